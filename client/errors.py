@@ -1,0 +1,32 @@
+"""The exceptions jobq raises. Callers catch these, never pika's or docker's."""
+
+from __future__ import annotations
+
+
+class JobqError(Exception):
+    """Base class for every error jobq reports to a user."""
+
+
+class InvalidJob(JobqError):
+    """A job document breaks the job format.
+
+    ``problems`` holds one ``(field, message)`` pair per broken field, so a
+    user sees every mistake at once instead of fixing them one run at a time.
+    """
+
+    def __init__(self, problems: list[tuple[str, str]], source: str = "job") -> None:
+        self.problems = problems
+        self.source = source
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        lines = [f"{self.source}: field '{field}': {message}" for field, message in self.problems]
+        return "\n".join(lines)
+
+
+class ConfigError(JobqError):
+    """A worker configuration file is invalid; the message names the file and key."""
+
+
+class BrokerUnavailable(JobqError):
+    """RabbitMQ could not be reached, or it refused or failed a publish."""

@@ -1,0 +1,224 @@
+"""The job format: what a user writes, what travels on the queue, and its checks.
+
+A job document is JSON::
+
+    {"image": "busybox", "cmd": ["sh", "-c", "echo $GREETING"],
+     "env": {"GREETING": "hi"}, "resources": {"cpu": 0.5, "memory": "256m"}}
+
+docs/job-format.md is the reference. Unknown fields are errors, so a typo such
+as ``"enviroment"`` cannot pass silently, and the format has no field that asks
+for privileges, host mounts or host networking.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InvalidJob
+from .units import NANO, Resources, parse_cpu, parse_memory
+
+FORMAT_VERSION = 1
+
+# Docker refuses smaller limits; checking here turns a late container error
+# into an early message that names the field.
+MIN_CPU = 0.01
+MIN_MEMORY = 6 * 1024 * 1024
+
+# Job ids become container names, label values and file names, so they keep to
+# the characters all three accept.
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+ENV_NAME_RE = re.compile(r"^[^=\x00]+$")
+
+USER_FIELDS = {"id", "name", "image", "cmd", "env", "resources"}
+WIRE_FIELDS = USER_FIELDS | {"version", "submitted_at"}
+RESOURCE_FIELDS = {"cpu", "memory"}
+KNOWN_FIELDS = ", ".join(sorted(USER_FIELDS))
+RESOURCES_EXAMPLE = '{"cpu": 1, "memory": "512m"}'
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    image: str
+    resources: Resources
+    cmd: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    name: str | None = None
+    submitted_at: float | None = None
+
+    @property
+    def label(self) -> str:
+        """How logs refer to the job: its id, and its name when it has one."""
+        return f"{self.id} ({self.name})" if self.name else self.id
+
+    def to_wire(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "version": FORMAT_VERSION,
+            "id": self.id,
+            "image": self.image,
+            "cmd": list(self.cmd),
+            "env": dict(self.env),
+            "resources": {"cpu": self.resources.nano_cpus / NANO, "memory": self.resources.memory},
+            "submitted_at": self.submitted_at,
+        }
+        if self.name is not None:
+            doc["name"] = self.name
+        return doc
+
+    def encode(self) -> bytes:
+        return json.dumps(self.to_wire(), separators=(",", ":")).encode()
+
+
+def decode(body: bytes, source: str = "message") -> Job:
+    """Read a job from a queue message body (anyone can publish, so check it all)."""
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidJob([("(document)", f"not valid JSON: {exc}")], source) from None
+    return parse(doc, source=source, wire=True)
+
+
+def loads(text: str, source: str = "job") -> Job:
+    """Read a job a user wrote; ``source`` names the file in error messages."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidJob([("(document)", f"not valid JSON: {exc}")], source) from None
+    return parse(doc, source=source)
+
+
+def parse(doc: object, source: str = "job", wire: bool = False) -> Job:
+    """Check a decoded JSON document and build a Job, reporting every problem at once."""
+    if not isinstance(doc, dict):
+        raise InvalidJob([("(document)", 'must be a JSON object such as {"image": ...}')], source)
+    problems: list[tuple[str, str]] = []
+
+    def check(name: str, reader: Any, default: Any = None) -> Any:
+        if name not in doc:
+            return default
+        try:
+            return reader(doc[name])
+        except ValueError as exc:
+            problems.append((name, str(exc)))
+            return default
+
+    allowed = WIRE_FIELDS if wire else USER_FIELDS
+    for unknown in sorted(set(doc) - allowed):
+        problems.append((unknown, "unknown field; a job has only: " + KNOWN_FIELDS))
+    if "image" not in doc:
+        problems.append(("image", 'missing; name the Docker image to run, e.g. "busybox"'))
+    if "resources" not in doc:
+        problems.append(("resources", f"missing; give {RESOURCES_EXAMPLE}"))
+
+    job_id = check("id", _read_id) or uuid.uuid4().hex
+    image = check("image", _read_image)
+    cmd = check("cmd", _read_cmd, ())
+    env = check("env", _read_env, {})
+    name = check("name", _read_name)
+    submitted_at = check("submitted_at", _read_timestamp) if wire else None
+    resources = _read_resources(doc.get("resources"), problems) if "resources" in doc else None
+    if problems:
+        raise InvalidJob(problems, source)
+    return Job(
+        id=job_id,
+        image=image,
+        resources=resources,
+        cmd=cmd,
+        env=env,
+        name=name,
+        submitted_at=submitted_at,
+    )
+
+
+def with_submit_time(job: Job) -> Job:
+    """Stamp a job as the client sends it; queue wait is measured from here."""
+    return Job(**{**job.__dict__, "submitted_at": time.time()})
+
+
+def _read_id(value: object) -> str:
+    if not isinstance(value, str) or not ID_RE.match(value):
+        raise ValueError(
+            "must be 1-64 characters of letters, digits, '_', '.' or '-', "
+            f"starting with a letter or digit; got {value!r}"
+        )
+    return value
+
+
+def _read_name(value: object) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 256:
+        raise ValueError(f"must be a non-empty string of at most 256 characters, got {value!r}")
+    return value
+
+
+def _read_image(value: object) -> str:
+    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+        raise ValueError(f'must be an image reference such as "busybox:1.36", got {value!r}')
+    return value
+
+
+def _read_cmd(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(arg, str) for arg in value):
+        raise ValueError(
+            f'must be a list of strings such as ["sh", "-c", "echo hi"], got {value!r}'
+        )
+    if any("\x00" in arg for arg in value):
+        raise ValueError("arguments cannot contain the NUL character")
+    return tuple(value)
+
+
+def _read_env(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValueError(f"must be an object of string names to string values, got {value!r}")
+    for key, item in value.items():
+        if not ENV_NAME_RE.match(key):
+            raise ValueError(f"variable name {key!r} must be non-empty and contain no '=' or NUL")
+        if not isinstance(item, str):
+            raise ValueError(
+                f'value of {key!r} must be a string, got {item!r}; quote numbers: "{item}"'
+            )
+        if "\x00" in item:
+            raise ValueError(f"value of {key!r} cannot contain the NUL character")
+    return dict(value)
+
+
+def _read_timestamp(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"must be seconds since the epoch, got {value!r}")
+    return float(value)
+
+
+def _read_resources(value: object, problems: list[tuple[str, str]]) -> Resources | None:
+    if not isinstance(value, dict):
+        problems.append(("resources", f"must be an object like {RESOURCES_EXAMPLE}, got {value!r}"))
+        return None
+    for unknown in sorted(set(value) - RESOURCE_FIELDS):
+        problems.append((f"resources.{unknown}", "unknown field; resources has only: cpu, memory"))
+    nano_cpus = memory = None
+    if "cpu" not in value:
+        problems.append(("resources.cpu", "missing; give the CPUs the job needs, e.g. 1 or 0.5"))
+    else:
+        try:
+            nano_cpus = parse_cpu(value["cpu"])
+            if nano_cpus < MIN_CPU * NANO:
+                raise ValueError(f"must be at least {MIN_CPU} (Docker's smallest CPU limit)")
+        except ValueError as exc:
+            problems.append(("resources.cpu", str(exc)))
+    if "memory" not in value:
+        problems.append(("resources.memory", 'missing; give the job\'s memory, e.g. "512m"'))
+    else:
+        try:
+            memory = parse_memory(value["memory"])
+            if memory < MIN_MEMORY:
+                raise ValueError("must be at least 6m (Docker's smallest memory limit)")
+        except ValueError as exc:
+            problems.append(("resources.memory", str(exc)))
+    if nano_cpus is None or memory is None:
+        return None
+    return Resources(nano_cpus, memory)

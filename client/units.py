@@ -1,0 +1,100 @@
+"""CPU and memory quantities: parsing what users write, formatting what they read.
+
+CPU is kept as integer nano-CPUs (Docker's NanoCpus) and memory as integer
+bytes, so the ledger's sums are exact: 0.1 + 0.2 CPUs never drifts past 0.3.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+NANO = 1_000_000_000
+
+# Binary multiples for every spelling, as Docker reads `--memory 256m`: jobq
+# hands the number to Docker, so it must mean what Docker means.
+_MEMORY_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1024, "kb": 1024, "ki": 1024, "kib": 1024,
+    "m": 1024**2, "mb": 1024**2, "mi": 1024**2, "mib": 1024**2,
+    "g": 1024**3, "gb": 1024**3, "gi": 1024**3, "gib": 1024**3,
+    "t": 1024**4, "tb": 1024**4, "ti": 1024**4, "tib": 1024**4,
+}  # fmt: skip
+_MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+
+
+def parse_memory(value: object) -> int:
+    """Return a memory quantity in bytes.
+
+    Accepts an integer (bytes) or a string such as ``"512"``, ``"256m"``,
+    ``"1.5GiB"``. Raises ValueError with a message fit to show a user.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"must be a size such as 512m or 2g, got {value!r}")
+    if isinstance(value, int):
+        if value <= 0:
+            raise ValueError(f"must be greater than 0, got {value}")
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"must be a size such as 512m or 2g, got {value!r}")
+    match = _MEMORY_RE.match(value)
+    if not match or match.group(2).lower() not in _MEMORY_UNITS:
+        raise ValueError(
+            f"cannot read {value!r} as a size; write bytes (536870912) "
+            "or a number with a unit: k, m, g or t (binary, as Docker reads them)"
+        )
+    number, unit = match.groups()
+    size = int(float(number) * _MEMORY_UNITS[unit.lower()])
+    if size <= 0:
+        raise ValueError(f"must be greater than 0, got {value!r}")
+    return size
+
+
+def parse_cpu(value: object) -> int:
+    """Return a CPU quantity (possibly fractional) in nano-CPUs."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"must be a number of CPUs such as 1 or 0.5, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"must be a number greater than 0, got {value!r}")
+    return round(value * NANO)
+
+
+def format_memory(size: int) -> str:
+    """Render bytes the way a user would write them: 268435456 -> '256MiB'."""
+    for unit, factor in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size >= factor:
+            return f"{size / factor:.4g}{unit}"
+    return f"{size}B"
+
+
+def format_cpu(nano_cpus: int) -> str:
+    return f"{nano_cpus / NANO:g}"
+
+
+@dataclass(frozen=True, order=True)
+class Resources:
+    """An amount of CPU (nano-CPUs) and memory (bytes)."""
+
+    nano_cpus: int
+    memory: int
+
+    @property
+    def cpu(self) -> float:
+        return self.nano_cpus / NANO
+
+    def fits_in(self, other: Resources) -> bool:
+        return self.nano_cpus <= other.nano_cpus and self.memory <= other.memory
+
+    def __add__(self, other: Resources) -> Resources:
+        return Resources(self.nano_cpus + other.nano_cpus, self.memory + other.memory)
+
+    def __sub__(self, other: Resources) -> Resources:
+        return Resources(self.nano_cpus - other.nano_cpus, self.memory - other.memory)
+
+    def __str__(self) -> str:
+        return f"cpu={format_cpu(self.nano_cpus)} memory={format_memory(self.memory)}"
+
+
+ZERO = Resources(0, 0)

@@ -1,0 +1,362 @@
+"""jobq-supervisor: the parent process of a worker.
+
+It owns the ledger and the metrics, forks the consumer and one monitor per
+running container, restarts children that die, and on SIGTERM or SIGINT
+stops them and exits, leaving containers running for the next start to adopt.
+
+Like supervisord's main loop, signal handlers only record the signal; the
+loop acts on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import logging
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import multiprocess
+from jobq.client.broker import BROKER_ENV, DEFAULT_BROKER_URL, redact, resolve_url
+from jobq.client.errors import ConfigError
+from jobq.client.outcome import Outcome, Status
+from jobq.runner import containers
+from jobq.runner.consumer import Consumer
+from jobq.runner.monitor import monitor
+from jobq.runner.runs import RunStore
+from multiprocess.connection import wait as wait_for
+
+from . import config as configs
+from .ledger import Ledger
+from .metrics import Metrics
+
+log = logging.getLogger("jobq.supervisor")
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
+EXIT_DOCKER = 3
+EXIT_METRICS = 4
+
+RESTART_DELAYS = (0.5, 1, 2, 5, 10, 30)
+MONITOR_MAX_CRASHES = 5  # in a row, for one job, before it is recorded as an error
+PR_SET_PDEATHSIG = 1
+
+EPILOG = f"""\
+The config file (see etc/worker.toml) sets this worker's id, the CPU and memory
+it may give to jobs, where it keeps run records and logs, the broker URL and
+the metrics port. The broker URL comes from --broker, else ${BROKER_ENV}, else
+[broker] url, else {DEFAULT_BROKER_URL}.
+
+SIGTERM or SIGINT stops the supervisor promptly. Running containers are left
+running; a supervisor started again with the same [worker] id adopts them.
+
+exit status: 0 stopped on request, 2 invalid config, 3 Docker unreachable,
+4 metrics port unavailable.
+"""
+
+
+@dataclass
+class Child:
+    """A forked child: the consumer, or the monitor of one job."""
+
+    kind: str  # "consumer" or "monitor"
+    job_id: str | None
+    process: Any
+    started: float
+    crashes: int = 0
+
+
+class Supervisor:
+    def __init__(self, config: configs.Config, broker_url: str) -> None:
+        self.config = config
+        self.broker_url = broker_url
+        self.worker_id = config.worker.id
+        self.context = multiprocess.get_context("fork")
+        self.ledger = Ledger(config.worker.capacity, config.worker.max_jobs, self.context)
+        self.store = RunStore(config.worker.state_dir)
+        self.metrics = Metrics(self.worker_id, self.ledger)
+        self.metrics_server: Any = None
+        self.consumer: Child | None = None
+        self.consumer_pipe: Any = None
+        self.monitors: dict[str, Child] = {}
+        self.restart_due: dict[tuple[str, str | None], tuple[float, int]] = {}
+        self.stop_signal: int | None = None
+
+    # -- lifecycle -------------------------------------------------------
+
+    def run(self) -> int:
+        self.store.prepare()
+        try:
+            containers.connect().close()
+        except containers.EngineUnavailable as exc:
+            log.error("%s", exc)
+            return EXIT_DOCKER
+        try:
+            self.metrics_server = self.metrics.serve(
+                self.config.metrics.address, self.config.metrics.port
+            )
+        except OSError as exc:
+            log.error(
+                "%s: [metrics] port %s on %s: %s; choose another port",
+                self.config.source,
+                self.config.metrics.port,
+                self.config.metrics.address,
+                exc.strerror,
+            )
+            return EXIT_METRICS
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._record_signal)
+        log.info(
+            "worker %s: capacity %s, state in %s, broker %s, metrics on :%s",
+            self.worker_id,
+            self.ledger.capacity,
+            self.config.worker.state_dir,
+            redact(self.broker_url),
+            self.config.metrics.port,
+        )
+        self._adopt_runs()
+        self._start_consumer()
+        while self.stop_signal is None:
+            self._tick()
+        self._shutdown()
+        return EXIT_OK
+
+    def _record_signal(self, signum: int, _frame: Any) -> None:
+        self.stop_signal = signum
+
+    def _tick(self) -> None:
+        watched = [child.process.sentinel for child in self._children()]
+        if self.consumer_pipe is not None:
+            watched.append(self.consumer_pipe)
+        wait_for(watched, timeout=0.5)
+        self._read_consumer()
+        self._reap()
+        self._restart_due()
+
+    def _shutdown(self) -> None:
+        log.info(
+            "worker %s: stopping on %s; %d container(s) left running for adoption",
+            self.worker_id,
+            signal.Signals(self.stop_signal).name,
+            len(self.monitors),
+        )
+        for child in self._children():
+            child.process.terminate()
+        deadline = time.monotonic() + 10
+        for child in self._children():
+            child.process.join(max(0.0, deadline - time.monotonic()))
+            if child.process.is_alive():
+                child.process.kill()
+                child.process.join(1)
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+
+    # -- children --------------------------------------------------------
+
+    def _children(self) -> list[Child]:
+        children = list(self.monitors.values())
+        if self.consumer is not None:
+            children.append(self.consumer)
+        return children
+
+    def _fork(self, kind: str, job_id: str | None, target: Any, *args: Any) -> Any:
+        name = f"jobq-{kind}" + (f"-{job_id}" if job_id else "")
+        process = self.context.Process(
+            target=self._child_main, args=(target, *args), name=name, daemon=False
+        )
+        process.start()
+        return process
+
+    def _child_main(self, target: Any, *args: Any) -> None:
+        # A child dies with its parent: a consumer orphaned by a SIGKILLed
+        # supervisor would keep taking jobs nobody watches. Containers live
+        # on regardless; they belong to Docker, not to this process tree.
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if self.metrics_server is not None:
+            self.metrics_server.socket.close()  # else the port stays bound by children
+        target(*args)
+
+    def _start_consumer(self) -> None:
+        parent_end, child_end = self.context.Pipe()
+        consumer = Consumer(
+            self.broker_url,
+            self.worker_id,
+            self.ledger,
+            self.store,
+            child_end,
+            self.config.broker.prefetch,
+        )
+        process = self._fork("consumer", None, consumer.run)
+        child_end.close()
+        self.consumer_pipe = parent_end
+        crashes = self.consumer.crashes if self.consumer else 0
+        self.consumer = Child("consumer", None, process, time.monotonic(), crashes)
+        # Outcomes recorded while no consumer ran still need reporting.
+        for job_id in self.store.active():
+            if job_id not in self.monitors and self.store.outcome(job_id) is not None:
+                self._send_consumer("ended", job_id)
+
+    def _start_monitor(self, job_id: str, crashes: int = 0) -> None:
+        process = self._fork("monitor", job_id, monitor, job_id, self.worker_id, self.store)
+        self.monitors[job_id] = Child("monitor", job_id, process, time.monotonic(), crashes)
+
+    def _adopt_runs(self) -> None:
+        """Book and watch the runs a previous supervisor with this id left behind."""
+        for job_id in self.store.active():
+            job = self.store.job(job_id)
+            self.ledger.adopt(job_id, job.resources)
+            if self.store.outcome(job_id) is None:
+                log.info("job %s: adopting the run left by a previous supervisor", job_id)
+                self.metrics.container_adopted()
+                self._start_monitor(job_id)
+            else:
+                self.ledger.release(job_id)
+
+    def _read_consumer(self) -> None:
+        try:
+            while self.consumer_pipe is not None and self.consumer_pipe.poll():
+                kind, value = self.consumer_pipe.recv()
+                if kind == "start":
+                    self._start_monitor(value)
+                elif kind == "broker":
+                    self.metrics.broker_state(value)
+        except (EOFError, OSError):
+            self.consumer_pipe = None  # the consumer died; _reap restarts it
+
+    def _send_consumer(self, kind: str, value: Any) -> None:
+        try:
+            if self.consumer_pipe is not None:
+                self.consumer_pipe.send((kind, value))
+        except (BrokenPipeError, OSError):
+            pass  # the consumer is dying; its successor is told on start
+
+    def _reap(self) -> None:
+        if self.consumer is not None and self.consumer.process.exitcode is not None:
+            self._read_consumer()
+            code = self.consumer.process.exitcode
+            log.error("consumer exited unexpectedly (%s); restarting it", _describe_exit(code))
+            self.metrics.broker_state(False)
+            self._schedule_restart("consumer", None, self.consumer.crashes + 1)
+            self.consumer = None
+            self.consumer_pipe = None
+        for job_id, child in list(self.monitors.items()):
+            if child.process.exitcode is None:
+                continue
+            del self.monitors[job_id]
+            outcome = self.store.outcome(job_id)
+            if outcome is not None:
+                self._job_ended(outcome)
+                continue
+            crashes = child.crashes + 1
+            log.error(
+                "job %s: monitor exited without an outcome (%s), crash %d of %d",
+                job_id,
+                _describe_exit(child.process.exitcode),
+                crashes,
+                MONITOR_MAX_CRASHES,
+            )
+            if crashes >= MONITOR_MAX_CRASHES:
+                self._give_up(job_id)
+            else:
+                self._schedule_restart("monitor", job_id, crashes)
+
+    def _job_ended(self, outcome: Outcome) -> None:
+        self.ledger.release(outcome.job_id)
+        self.metrics.job_finished(outcome)
+        self._send_consumer("ended", outcome.job_id)
+
+    def _give_up(self, job_id: str) -> None:
+        job = self.store.job(job_id)
+        outcome = Outcome(
+            job_id=job_id,
+            name=job.name,
+            worker=self.worker_id,
+            status=Status.ERROR,
+            exit_code=None,
+            oom_killed=False,
+            started_at=None,
+            finished_at=None,
+            reason=f"its monitor failed {MONITOR_MAX_CRASHES} times in a row; "
+            "see the supervisor's log",
+            submitted_at=job.submitted_at,
+            log_path=str(self.store.log_path(job_id)),
+        )
+        self.store.record_outcome(outcome)
+        self._job_ended(outcome)
+
+    def _schedule_restart(self, kind: str, job_id: str | None, crashes: int) -> None:
+        delay = RESTART_DELAYS[min(crashes - 1, len(RESTART_DELAYS) - 1)]
+        self.restart_due[(kind, job_id)] = (time.monotonic() + delay, crashes)
+        self.metrics.process_restarted(kind)
+
+    def _restart_due(self) -> None:
+        now = time.monotonic()
+        for (kind, job_id), (due, crashes) in list(self.restart_due.items()):
+            if due > now:
+                continue
+            del self.restart_due[(kind, job_id)]
+            if kind == "consumer":
+                self._start_consumer()
+                assert self.consumer is not None
+                self.consumer.crashes = crashes
+            else:
+                assert job_id is not None
+                self._start_monitor(job_id, crashes)
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jobq-supervisor",
+        description="Run a jobq worker: take jobs from RabbitMQ and run as many Docker "
+        "containers at once as fit this worker's CPU and memory.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "-c",
+        "--config",
+        required=True,
+        metavar="FILE",
+        help="the worker's TOML config, e.g. etc/worker.toml",
+    )
+    parser.add_argument("--broker", metavar="URL", help="RabbitMQ URL; overrides the config")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="default: INFO",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level,
+        format="%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s",
+    )
+    logging.getLogger("pika").setLevel(logging.WARNING)
+    try:
+        config = configs.load(args.config)
+    except ConfigError as exc:
+        print(f"jobq-supervisor: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    url = resolve_url(args.broker, config.broker.url)
+    return Supervisor(config, url).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
