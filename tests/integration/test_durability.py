@@ -1,0 +1,65 @@
+"""Must hold 5: no job is lost. Durable quorum queue, persistent confirmed messages, and a
+job's message acknowledged only once its outcome is recorded."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pika
+from harness import BIN, Cluster, OutcomeListener, job, rabbitmqctl, send, settled_counts
+from jobq.client import topology
+
+
+def test_jobs_queue_is_durable_quorum_and_messages_persistent(cluster: Cluster, vhost: str):
+    doc = job(["true"])
+    assert send(cluster.broker_url, doc).returncode == 0
+
+    listing = rabbitmqctl("list_queues", "-p", vhost, "name", "type", "durable")
+    assert f"{topology.JOBS_QUEUE}\tquorum\ttrue" in listing
+    connection = pika.BlockingConnection(pika.URLParameters(cluster.broker_url))
+    channel = connection.channel()
+    method, properties, _body = channel.basic_get(topology.JOBS_QUEUE)
+    assert method is not None, "the sent job is not on the queue"
+    assert properties.delivery_mode == 2
+    assert properties.message_id == doc["id"]
+    channel.basic_nack(method.delivery_tag, requeue=True)
+    connection.close()
+
+
+def test_message_stays_unacknowledged_until_the_outcome_and_returns_if_the_worker_dies(
+    cluster: Cluster, vhost: str, outcomes: OutcomeListener
+):
+    worker = cluster.worker()
+    doc = job(["sleep", "30"])
+    assert send(cluster.broker_url, doc).returncode == 0
+    worker.wait_for_log("started container", timeout=30)
+
+    assert settled_counts(vhost, topology.JOBS_QUEUE, (0, 1)) == (0, 1)
+    worker.kill_all()
+    assert settled_counts(vhost, topology.JOBS_QUEUE, (1, 0)) == (1, 0), (
+        "the job's message was lost"
+    )
+    assert outcomes.outcomes == []
+
+
+def test_message_is_acknowledged_after_the_outcome(
+    cluster: Cluster, vhost: str, outcomes: OutcomeListener
+):
+    cluster.worker()
+    assert send(cluster.broker_url, job(["true"])).returncode == 0
+    outcomes.wait_for(1, timeout=60)
+    assert settled_counts(vhost, topology.JOBS_QUEUE, (0, 0)) == (0, 0)
+
+
+def test_send_fails_clearly_when_the_broker_is_unreachable(tmp_path):
+
+    result = subprocess.run(
+        [BIN / "jobq-send", "--broker", "amqp://guest:guest@127.0.0.1:1/%2F", "-"],
+        input='{"image": "x", "resources": {"cpu": 1, "memory": "64m"}}',
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 3
+    assert "cannot reach RabbitMQ at amqp://guest:***@127.0.0.1:1/%2F" in result.stderr
+    assert result.stdout == "", "a job id was printed for a job that was not sent"
