@@ -141,7 +141,7 @@ def with_submit_time(job: Job) -> Job:
 
 
 def _read_id(value: object) -> str:
-    if not isinstance(value, str) or not ID_RE.match(value):
+    if not isinstance(value, str) or not ID_RE.fullmatch(value):
         raise ValueError(
             "must be 1-64 characters of letters, digits, '_', '.' or '-', "
             f"starting with a letter or digit; got {value!r}"
@@ -175,7 +175,7 @@ def _read_env(value: object) -> dict[str, str]:
     if not isinstance(value, dict):
         raise ValueError(f"must be an object of string names to string values, got {value!r}")
     for key, item in value.items():
-        if not ENV_NAME_RE.match(key):
+        if not ENV_NAME_RE.fullmatch(key):
             raise ValueError(f"variable name {key!r} must be non-empty and contain no '=' or NUL")
         if not isinstance(item, str):
             raise ValueError(

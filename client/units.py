@@ -22,6 +22,9 @@ _MEMORY_UNITS = {
     "g": 1024**3, "gb": 1024**3, "gi": 1024**3, "gib": 1024**3,
     "t": 1024**4, "tb": 1024**4, "ti": 1024**4, "tib": 1024**4,
 }  # fmt: skip
+# Far past any machine, and inside the ledger's 64-bit integers.
+MAX_CPU = 1_000_000
+MAX_MEMORY = 2**60
 _MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 
 
@@ -34,9 +37,7 @@ def parse_memory(value: object) -> int:
     if isinstance(value, bool):
         raise ValueError(f"must be a size such as 512m or 2g, got {value!r}")
     if isinstance(value, int):
-        if value <= 0:
-            raise ValueError(f"must be greater than 0, got {value}")
-        return value
+        return _check_memory(value, value)
     if not isinstance(value, str):
         raise ValueError(f"must be a size such as 512m or 2g, got {value!r}")
     match = _MEMORY_RE.match(value)
@@ -46,9 +47,15 @@ def parse_memory(value: object) -> int:
             "or a number with a unit: k, m, g or t (binary, as Docker reads them)"
         )
     number, unit = match.groups()
-    size = int(float(number) * _MEMORY_UNITS[unit.lower()])
+    size = float(number) * _MEMORY_UNITS[unit.lower()]
+    return _check_memory(int(size) if math.isfinite(size) else MAX_MEMORY + 1, value)
+
+
+def _check_memory(size: int, written: object) -> int:
     if size <= 0:
-        raise ValueError(f"must be greater than 0, got {value!r}")
+        raise ValueError(f"must be greater than 0, got {written!r}")
+    if size > MAX_MEMORY:
+        raise ValueError(f"{written!r} is larger than any machine (limit: 1 EiB)")
     return size
 
 
@@ -56,9 +63,14 @@ def parse_cpu(value: object) -> int:
     """Return a CPU quantity (possibly fractional) in nano-CPUs."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"must be a number of CPUs such as 1 or 0.5, got {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"must be a number greater than 0, got {value!r}")
-    return round(value * NANO)
+    if (isinstance(value, float) and not math.isfinite(value)) or value <= 0:
+        raise ValueError(f"must be a finite number greater than 0, got {value!r}")
+    if value > MAX_CPU:
+        raise ValueError(f"{value!r} is more CPUs than any machine has (limit: {MAX_CPU})")
+    nano_cpus = round(value * NANO)
+    if nano_cpus == 0:
+        raise ValueError(f"{value!r} is too small; the smallest is 0.000000001")
+    return nano_cpus
 
 
 def format_memory(size: int) -> str:

@@ -122,6 +122,9 @@ class Consumer:
         except InvalidJob as exc:
             self._dead_letter(tag, properties, body, str(exc))
             return
+        except Exception as exc:  # anyone can publish: no message may crash the consumer
+            self._dead_letter(tag, properties, body, f"cannot read the job: {exc!r}")
+            return
         for held in (self.running.get(job.id), self.waiting.get(job.id)):
             if held is not None:
                 # The same job id again: a redelivery after a reconnect, or a

@@ -43,8 +43,8 @@ class RunStore:
 
     def active(self) -> list[str]:
         """Ids of every run not yet reported, oldest first."""
-        found = [p for p in self.runs_dir.iterdir() if (p / "job.json").exists()]
-        return [p.name for p in sorted(found, key=lambda p: p.stat().st_mtime)]
+        jobs = [p / "job.json" for p in self.runs_dir.iterdir() if (p / "job.json").exists()]
+        return [p.parent.name for p in sorted(jobs, key=lambda p: p.stat().st_mtime)]
 
     def record_outcome(self, outcome: Outcome) -> None:
         data = json.dumps(outcome.to_dict()).encode()

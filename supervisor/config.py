@@ -104,7 +104,7 @@ def parse(doc: dict[str, Any], source: Path, host: Host) -> Config:
     metrics = doc.get("metrics", {})
 
     worker_id = worker.get("id", socket.gethostname())
-    if not isinstance(worker_id, str) or not WORKER_ID_RE.match(worker_id):
+    if not isinstance(worker_id, str) or not WORKER_ID_RE.fullmatch(worker_id):
         raise fail(
             "worker",
             "id",

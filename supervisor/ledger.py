@@ -65,6 +65,8 @@ class Ledger:
 
     def release(self, job_id: str) -> Resources | None:
         """Give back what ``job_id`` held; None if it held nothing (releasing twice is harmless)."""
+        if not job_id:
+            return None
         with self._lock:
             slot = self._find(job_id.encode())
             if slot is None:
