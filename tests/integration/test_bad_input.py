@@ -100,7 +100,7 @@ def test_supervisor_dead_letters_an_invalid_message_with_its_reason_and_carries_
     [
         ("[worker]\ncpu = 100000\n", "[worker] cpu: 100000 is more than this host's"),
         ('[worker]\nmemory = "100t"\n', "[worker] memory: 100TiB is more than this host's"),
-        ("[worker]\ncpu = -1\n", "[worker] cpu: must be a number greater than 0"),
+        ("[worker]\ncpu = -1\n", "[worker] cpu: must be a finite number greater than 0"),
         ("[worker]\ncpus = 2\n", "[worker] cpus: unknown key"),
         ("[wrker]\n", "unknown section [wrker]"),
         ("[metrics]\nport = 70000\n", "[metrics] port: must be a whole number"),
