@@ -41,6 +41,7 @@ class Outcome:
     output: str = ""  # the last OUTPUT_TAIL_BYTES of stdout and stderr
     output_bytes: int = 0  # size of the whole output
     image_pull_seconds: float | None = None
+    attempt: int = 1  # which run of the job this was: more than 1 after a requeue
 
     @property
     def output_truncated(self) -> bool:

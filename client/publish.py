@@ -16,12 +16,13 @@ from .job import Job
 from .outcome import Outcome
 
 
-def job_properties(job: Job) -> pika.BasicProperties:
+def job_properties(job: Job, attempt: int = 1) -> pika.BasicProperties:
     return pika.BasicProperties(
         content_type="application/json",
         delivery_mode=pika.DeliveryMode.Persistent,
         message_id=job.id,
         timestamp=int(job.submitted_at or time.time()),
+        headers={topology.ATTEMPT_HEADER: attempt},
     )
 
 

@@ -11,11 +11,16 @@ from typing import Any
 
 JOBS_QUEUE = "jobq.jobs"
 DEAD_LETTER_QUEUE = "jobq.dead"
+# One message per started run: the job and the worker running it. It is how a
+# job whose worker is gone for good gets back on the jobs queue (docs/design.md).
+CLAIMS_QUEUE = "jobq.claims"
 EVENTS_EXCHANGE = "jobq.events"
 HISTORY_STREAM = "jobq.history"
 
 # Header a supervisor sets on a dead-lettered message: why it was refused.
 REASON_HEADER = "x-jobq-reason"
+# Header on a job message: which run of the job it asks for (1 unless requeued).
+ATTEMPT_HEADER = "x-jobq-attempt"
 
 JOBS_ARGUMENTS: dict[str, Any] = {
     # Quorum: replicated and durable; survives a broker restart with the
@@ -23,6 +28,10 @@ JOBS_ARGUMENTS: dict[str, Any] = {
     "x-queue-type": "quorum",
 }
 DEAD_LETTER_ARGUMENTS: dict[str, Any] = {"x-queue-type": "quorum"}
+CLAIMS_ARGUMENTS: dict[str, Any] = {"x-queue-type": "quorum"}
+# A worker's inbox outlives restarts, but not a week of disuse: a worker
+# retired for good leaves nothing behind for ever.
+INBOX_ARGUMENTS: dict[str, Any] = {"x-queue-type": "quorum", "x-expires": 7 * 24 * 3600 * 1000}
 # The history stream keeps every job event (outcomes first of all) for a month
 # or 2 GiB, whichever is smaller, so outcomes can be read after the fact.
 HISTORY_ARGUMENTS: dict[str, Any] = {
@@ -33,9 +42,29 @@ HISTORY_ARGUMENTS: dict[str, Any] = {
 }
 
 
+def job_event_key(job_id: str, event: str) -> str:
+    """Routing key of a job's event (started, outcome, requeued) on the events exchange."""
+    return f"job.{job_id}.{event}"
+
+
 def outcome_key(job_id: str) -> str:
-    """Routing key of a job's outcome on the events exchange."""
-    return f"job.{job_id}.outcome"
+    return job_event_key(job_id, "outcome")
+
+
+def heartbeat_key(worker_id: str) -> str:
+    return f"heartbeat.{worker_id}"
+
+
+HEARTBEATS_BINDING = "heartbeat.*"
+
+
+def inbox_queue(worker_id: str) -> str:
+    """The durable queue of messages for one worker, such as "stop running job X"."""
+    return f"jobq.worker.{worker_id}"
+
+
+def inbox_key(worker_id: str, kind: str) -> str:
+    return f"worker.{worker_id}.{kind}"
 
 
 def job_events_binding(job_id: str) -> str:
@@ -47,6 +76,15 @@ def declare(channel: Any) -> None:
     """Declare the whole topology on a pika channel."""
     channel.queue_declare(JOBS_QUEUE, durable=True, arguments=JOBS_ARGUMENTS)
     channel.queue_declare(DEAD_LETTER_QUEUE, durable=True, arguments=DEAD_LETTER_ARGUMENTS)
+    channel.queue_declare(CLAIMS_QUEUE, durable=True, arguments=CLAIMS_ARGUMENTS)
     channel.exchange_declare(EVENTS_EXCHANGE, exchange_type="topic", durable=True)
     channel.queue_declare(HISTORY_STREAM, durable=True, arguments=HISTORY_ARGUMENTS)
-    channel.queue_bind(HISTORY_STREAM, EVENTS_EXCHANGE, routing_key="#")
+    # Job events only: heartbeats are for the living and would swamp the history.
+    channel.queue_bind(HISTORY_STREAM, EVENTS_EXCHANGE, routing_key="job.#")
+
+
+def declare_inbox(channel: Any, worker_id: str) -> str:
+    queue = inbox_queue(worker_id)
+    channel.queue_declare(queue, durable=True, arguments=INBOX_ARGUMENTS)
+    channel.queue_bind(queue, EVENTS_EXCHANGE, routing_key=f"worker.{worker_id}.#")
+    return queue

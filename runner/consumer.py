@@ -1,9 +1,14 @@
 """The consumer process: the supervisor's only link to RabbitMQ.
 
-It takes job messages from the queue, asks the placement policy which to run,
-books them in the ledger, and asks the parent to start a monitor for each. When
-the parent says a job has ended, it publishes the outcome (confirmed) and only
-then acknowledges the job's message.
+It takes job messages from the queue and asks the placement policy which to
+start. To start a job it books the job in the ledger, records the run on disk,
+publishes a claim (the job and this worker) to the claims queue, and only then
+acknowledges the job's message and asks the parent for a monitor. From then
+on the job's message is gone and the claim stands for it: while this worker's
+heartbeats list the run, nobody touches it; if they stop for longer than the
+worker timeout, the supervisor sweeping the claims queue puts the job back on
+the jobs queue (runner/sweeper.py). So no delivery is held for a job's whole
+life, and RabbitMQ's consumer_timeout never fires on a running job.
 
 pika's BlockingConnection answers heartbeats only inside its own calls, so
 this process never blocks anywhere else: one loop alternates between
@@ -15,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -22,51 +28,90 @@ from typing import Any
 
 import pika
 import pika.exceptions
+
 from jobq.client import topology
 from jobq.client.broker import connect, redact
 from jobq.client.errors import BrokerUnavailable, InvalidJob
 from jobq.client.job import Job, decode
+from jobq.client.units import NANO
 from jobq.supervisor.ledger import Ledger
+from jobq.supervisor.liveness import Claim, Heartbeat, Liveness
 from jobq.supervisor.placement import Candidate, place
 
+from .poison import PoisonGuard, message_key
 from .runs import RunStore
+from .sweeper import Sweeper
 
 log = logging.getLogger("jobq.consumer")
 
 RECONNECT_SECONDS = (1, 2, 5, 10, 30)
 # How long a worker holds a job it can never fit before handing it back.
 GIVE_BACK_AFTER = 2.0
+# How long a worker holds any job it has not started before handing it back:
+# well under RabbitMQ's default consumer_timeout (30 min), which would
+# otherwise close the channel on the held messages.
+HOLD_LIMIT = 600.0
 TICK_SECONDS = 0.2
+# For tests of the poison-message guard only: a job with this name makes the
+# consumer process die as it reads it, as a real poison message would.
+FAULT_ENV = "JOBQ_FAULT_CRASH_ON_JOB_NAME"
+
+
+@dataclass(frozen=True)
+class Settings:
+    window: int  # jobs held beyond those running, to choose from
+    heartbeat_interval: float
+    worker_timeout: float
 
 
 @dataclass
 class Held:
-    """A delivery this consumer holds: its job, and every tag carrying that job id."""
+    """A job message this consumer holds but has not started."""
 
     job: Job
-    tags: list[int]
+    tag: int
+    key: str  # for the poison guard
+    attempt: int
     received: float = field(default_factory=time.monotonic)
 
 
 class Consumer:
     def __init__(
-        self, url: str, worker_id: str, ledger: Ledger, store: RunStore, parent: Any, window: int
+        self,
+        url: str,
+        worker_id: str,
+        ledger: Ledger,
+        store: RunStore,
+        parent: Any,
+        settings: Settings,
     ) -> None:
         self.url = url
         self.worker_id = worker_id
         self.ledger = ledger
         self.store = store
         self.parent = parent  # our end of the pipe to the supervisor
-        self.window = window
+        self.settings = settings
+        self.poison = PoisonGuard(store.runs_dir.parent)
+        self.liveness = Liveness(worker_id, time.monotonic())
         self.stopping = False
+        self.draining = False
         self.waiting: dict[str, Held] = {}
-        self.running: dict[str, Held] = {}
-        self.inbox: list[tuple[int, Any, bytes]] = []
-        self.ended: set[str] = set()  # ended on the worker; outcome not yet acknowledged
+        self.deliveries: list[tuple[Any, Any, bytes]] = []
+        self.inbox: list[tuple[int, bytes]] = []
+        self.ended: set[str] = set()  # told by the parent; outcome not yet published
+
+    # -- lifecycle -------------------------------------------------------
 
     def run(self) -> None:
         """Process body: connect, consume, and reconnect with backoff until told to stop."""
         signal.signal(signal.SIGTERM, self._request_stop)
+        for key in self.poison.recover():
+            log.error(
+                "message %s was in hand when the last consumer died (%d of %d)",
+                key,
+                self.poison.crashes(key),
+                self.poison.limit,
+            )
         attempt = 0
         while not self.stopping:
             try:
@@ -84,68 +129,144 @@ class Consumer:
     def _session(self) -> None:
         connection = connect(self.url, f"jobq-supervisor {self.worker_id}")
         try:
-            self.consume_channel = connection.channel()
-            topology.declare(self.consume_channel)
-            self.publish_channel = connection.channel()
-            self.publish_channel.confirm_delivery()
-            self._prefetch = 0
-            self._update_prefetch()
-            self.consume_channel.basic_consume(topology.JOBS_QUEUE, self._on_delivery)
+            self._open_channels(connection)
+            self._discard_unclaimed()
+            self._drain_inbox()
+            self._tell_parent("sync", None)  # now the parent may (re)start our runs
+            self.liveness.restart_watch(time.monotonic())
+            self._beat()
+            if not self.draining:
+                self._consume_jobs()
             log.info("connected to %s", redact(self.url))
             self._tell_parent("broker", True)
             while not self.stopping:
                 connection.process_data_events(time_limit=TICK_SECONDS)
-                if self.consume_channel.is_closed or self.publish_channel.is_closed:
-                    raise BrokerUnavailable("the broker closed our channel")
+                for channel in (self.jobs, self.control, self.publisher):
+                    if channel.is_closed:
+                        raise BrokerUnavailable("the broker closed a channel")
                 self._step()
         finally:
             if connection.is_open:
                 with contextlib.suppress(pika.exceptions.AMQPError):
                     connection.close()
 
+    def _open_channels(self, connection: pika.BlockingConnection) -> None:
+        self.jobs = connection.channel()
+        topology.declare(self.jobs)
+        self.jobs.basic_qos(prefetch_count=self.settings.window)
+        self.publisher = connection.channel()
+        self.publisher.confirm_delivery()
+        self.control = connection.channel()  # inbox, heartbeats, claims sweep
+        self.inbox_queue = topology.declare_inbox(self.control, self.worker_id)
+        beats = self.control.queue_declare("", exclusive=True, auto_delete=True).method.queue
+        self.control.queue_bind(beats, topology.EVENTS_EXCHANGE, topology.HEARTBEATS_BINDING)
+        self.control.basic_consume(beats, self._on_heartbeat, auto_ack=True)
+        self.sweeper = Sweeper(self.control, self._publish, self.liveness)
+        self.next_beat = 0.0
+
+    def _consume_jobs(self) -> None:
+        self.jobs_tag = self.jobs.basic_consume(topology.JOBS_QUEUE, self._on_delivery)
+
+    def _lost_connection(self, exc: Exception) -> None:
+        log.warning("lost the broker: %s; reconnecting", exc)
+        self._tell_parent("broker", False)
+        # Unacknowledged deliveries went back to the queue with the channel:
+        # only jobs not yet started, so nothing running is affected.
+        self.waiting.clear()
+        self.deliveries.clear()
+        self.inbox.clear()
+
+    # -- the loop --------------------------------------------------------
+
     def _on_delivery(self, _channel: Any, method: Any, properties: Any, body: bytes) -> None:
-        # Never work inside pika's callback: queue it for the loop.
-        self.inbox.append((method.delivery_tag, properties, body))
+        self.deliveries.append((method, properties, body))  # work in the loop, not in pika
+
+    def _on_inbox(self, _channel: Any, method: Any, _properties: Any, body: bytes) -> None:
+        self.inbox.append((method.delivery_tag, body))
+
+    def _on_heartbeat(self, _channel: Any, _method: Any, _properties: Any, body: bytes) -> None:
+        try:
+            self.liveness.heard(Heartbeat.from_dict(json.loads(body)), time.monotonic())
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("ignored an unreadable heartbeat: %r", exc)
 
     def _step(self) -> None:
+        while self.deliveries:
+            self._take(*self.deliveries.pop(0))
         while self.inbox:
-            self._take(*self.inbox.pop(0))
+            tag, body = self.inbox.pop(0)
+            self._handle_inbox(body)
+            self.control.basic_ack(tag)
         self._read_parent()
         for job_id in sorted(self.ended):
             self._report(job_id)
-        self._place()
-        self._update_prefetch()
+        now = time.monotonic()
+        if now >= self.next_beat:
+            self._beat()
+            if self.liveness.is_sweeper(now):
+                self.sweeper.sweep(now)
+        self._place(now)
 
-    def _take(self, tag: int, properties: Any, body: bytes) -> None:
+    def _read_parent(self) -> None:
+        while self.parent.poll():
+            kind, value = self.parent.recv()
+            if kind == "ended":
+                self.ended.add(value)
+            elif kind == "drain":
+                self._drain()
+
+    # -- taking jobs -----------------------------------------------------
+
+    def _take(self, method: Any, properties: Any, body: bytes) -> None:
+        tag = method.delivery_tag
+        key = message_key(properties, body)
+        crashes = self.poison.crashes(key)
+        if crashes >= self.poison.limit:
+            self._dead_letter(
+                tag,
+                properties,
+                body,
+                f"the consumer died {crashes} times while handling this message",
+            )
+            self.poison.done(key)
+            return
+        self.poison.hold(key)
         try:
             job = decode(body, source=f"message {properties.message_id or tag}")
         except InvalidJob as exc:
             self._dead_letter(tag, properties, body, str(exc))
+            self.poison.done(key)
             return
         except Exception as exc:  # anyone can publish: no message may crash the consumer
             self._dead_letter(tag, properties, body, f"cannot read the job: {exc!r}")
+            self.poison.done(key)
             return
-        for held in (self.running.get(job.id), self.waiting.get(job.id)):
-            if held is not None:
-                # The same job id again: a redelivery after a reconnect, or a
-                # duplicate send. Either way it rides on the run we have.
-                held.tags.append(tag)
-                return
-        if job.id in self.ended or self.store.outcome(job.id) is not None:
-            self.running[job.id] = Held(job, [tag])
-            self.ended.add(job.id)
-            return
-        if self.ledger.holds(job.id):
-            # Running here already (adopted after a restart): hold its message.
-            self.running[job.id] = Held(job, [tag])
-            return
-        self.waiting[job.id] = Held(job, [tag])
-        log.info("job %s: received (%s)", job.label, job.resources)
+        if job.name is not None and job.name == os.environ.get(FAULT_ENV):
+            os._exit(70)
+        attempt = _attempt_of(properties)
+        self._admit(job, tag, key, attempt)
+        self.poison.done(key)
 
-    def _place(self) -> None:
+    def _admit(self, job: Job, tag: int, key: str, attempt: int) -> None:
+        if self.store.has(job.id) and self.store.attempt(job.id) >= attempt:
+            log.info("job %s: already in hand here; dropped a duplicate message", job.id)
+            self.jobs.basic_ack(tag)
+            return
+        if job.id in self.waiting:
+            log.info("job %s: sent twice; dropped the second message", job.id)
+            self.jobs.basic_ack(tag)
+            return
+        runner = self.liveness.runner_of(job.id, attempt, time.monotonic())
+        if runner is not None:
+            log.info("job %s: already running on %s; dropped this copy", job.id, runner)
+            self.jobs.basic_ack(tag)
+            return
+        self.waiting[job.id] = Held(job, tag, key, attempt)
+        log.info("job %s: received (%s, attempt %d)", job.label, job.resources, attempt)
+
+    def _place(self, now: float) -> None:
         if not self.waiting:
             return
-        now = time.monotonic()
         candidates = [
             Candidate(job_id, held.job.resources, now - held.received)
             for job_id, held in self.waiting.items()
@@ -156,51 +277,146 @@ class Consumer:
             self.ledger.max_jobs - len(self.ledger.running()),
             candidates,
             GIVE_BACK_AFTER,
+            HOLD_LIMIT,
         )
         for job_id in decision.start:
-            held = self.waiting[job_id]
-            if not self.ledger.reserve(job_id, held.job.resources):
-                continue
-            self.store.accept(held.job)
-            self.running[job_id] = self.waiting.pop(job_id)
-            self._tell_parent("start", job_id)
+            self._start(self.waiting[job_id])
         for job_id in decision.give_back:
             held = self.waiting.pop(job_id)
             log.info(
-                "job %s: needs %s, more than this worker's %s; handing it back",
+                "job %s: handing it back to the queue (needs %s; this worker has %s)",
                 job_id,
                 held.job.resources,
                 self.ledger.capacity,
             )
-            for tag in held.tags:
-                self.consume_channel.basic_nack(tag, requeue=True)
+            self.jobs.basic_nack(held.tag, requeue=True)
+
+    def _start(self, held: Held) -> None:
+        """Book, record, claim, acknowledge, then ask for a monitor: in that order.
+
+        Each step is durable before the next, so a crash anywhere leaves the
+        job either on the jobs queue (not yet acknowledged) or claimed.
+        """
+        job = held.job
+        if not self.ledger.reserve(job.id, job.resources):
+            return  # the same id still holds a slot (an earlier run ending)
+        self.poison.hold(held.key)
+        self.store.accept(job, held.attempt)
+        claim = Claim(
+            job_id=job.id,
+            worker=self.worker_id,
+            attempt=held.attempt,
+            at=time.time(),
+            timeout=self.settings.worker_timeout,
+            job=job.to_wire(),
+        )
+        self._publish("", topology.CLAIMS_QUEUE, claim.to_dict())
+        self.store.mark_claimed(job.id)
+        self.jobs.basic_ack(held.tag)
+        del self.waiting[job.id]
+        self._publish_event(job.id, "started", {"attempt": held.attempt})
+        self._tell_parent("start", job.id)
+        self.poison.done(held.key)
+        self.next_beat = 0.0  # announce the new run at once
+
+    def _discard_unclaimed(self) -> None:
+        """Runs recorded but never claimed: their messages went back to the queue. Forget them."""
+        for job_id in self.store.active():
+            if not self.store.claimed(job_id):
+                log.info(
+                    "job %s: was not claimed before the consumer stopped; its message "
+                    "is back on the queue",
+                    job_id,
+                )
+                self.ledger.release(job_id)
+                self.store.forget(job_id)
+
+    # -- reporting -------------------------------------------------------
 
     def _report(self, job_id: str) -> None:
-        """Publish a recorded outcome, then acknowledge the job's message(s)."""
-        held = self.running.get(job_id)
-        if held is None:
-            return  # its message comes back after a reconnect; report then
+        """Publish a recorded outcome (confirmed), then forget the run."""
         outcome = self.store.outcome(job_id)
-        if outcome is not None:
-            event = {
-                "event": "outcome",
-                "job_id": job_id,
-                "worker": self.worker_id,
-                "at": time.time(),
-                "outcome": outcome.to_dict(),
-            }
-            self._publish(
-                topology.EVENTS_EXCHANGE,
-                topology.outcome_key(job_id),
-                json.dumps(event).encode(),
-                mandatory=False,
-            )
-        for tag in held.tags:
-            self.consume_channel.basic_ack(tag)
-        del self.running[job_id]
-        self.ended.discard(job_id)
+        if outcome is not None and not self.store.revoked(job_id):
+            self._publish_event(job_id, "outcome", {"outcome": outcome.to_dict()})
+            log.info("job %s: outcome reported", job_id)
         self.store.forget(job_id)
-        log.info("job %s: outcome reported and message acknowledged", job_id)
+        self.ended.discard(job_id)
+
+    def _beat(self) -> None:
+        allocated = self.ledger.allocated()
+        beat = Heartbeat(
+            worker=self.worker_id,
+            sent_at=time.time(),
+            timeout=self.settings.worker_timeout,
+            running=self.store.held(),
+            capacity={
+                "cpu": self.ledger.capacity.nano_cpus / NANO,
+                "memory": self.ledger.capacity.memory,
+            },
+            allocated={"cpu": allocated.nano_cpus / NANO, "memory": allocated.memory},
+        )
+        self._publish(
+            topology.EVENTS_EXCHANGE,
+            topology.heartbeat_key(self.worker_id),
+            beat.to_dict(),
+            mandatory=False,
+        )
+        self.next_beat = time.monotonic() + self.settings.heartbeat_interval
+
+    # -- the inbox -------------------------------------------------------
+
+    def _drain_inbox(self) -> None:
+        """Act on every message left for us while we were away, before running anything."""
+        while True:
+            method, _properties, body = self.control.basic_get(self.inbox_queue)
+            if method is None:
+                break
+            self._handle_inbox(body)
+            self.control.basic_ack(method.delivery_tag)
+        self.control.basic_consume(self.inbox_queue, self._on_inbox)
+
+    def _handle_inbox(self, body: bytes) -> None:
+        try:
+            message = json.loads(body)
+            kind, job_id, attempt = message["kind"], message["job_id"], int(message["attempt"])
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("ignored an unreadable inbox message: %r", exc)
+            return
+        if kind == "revoke" and self.store.has(job_id) and self.store.attempt(job_id) <= attempt:
+            log.warning("job %s: requeued while this worker was silent; stopping our run", job_id)
+            self.store.mark_revoked(job_id)
+            self._tell_parent("revoke", job_id)
+
+    # -- publishing ------------------------------------------------------
+
+    def _publish_event(self, job_id: str, event: str, fields: dict[str, Any]) -> None:
+        body = {"event": event, "job_id": job_id, "worker": self.worker_id, "at": time.time()}
+        self._publish(
+            topology.EVENTS_EXCHANGE,
+            topology.job_event_key(job_id, event),
+            {**body, **fields},
+            mandatory=False,
+        )
+
+    def _publish(
+        self,
+        exchange: str,
+        key: str,
+        document: dict[str, Any] | bytes,
+        props: Any = None,
+        mandatory: bool = True,
+    ) -> None:
+        body = document if isinstance(document, bytes) else json.dumps(document).encode()
+        props = props or pika.BasicProperties(
+            content_type="application/json", delivery_mode=pika.DeliveryMode.Persistent
+        )
+        try:
+            self.publisher.basic_publish(exchange, key, body, props, mandatory=mandatory)
+        except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
+            # Not confirmed: do not go on as if it were; reconnecting retries.
+            raise BrokerUnavailable(
+                f"publish to {exchange or key!r} not confirmed: {exc!r}"
+            ) from None
 
     def _dead_letter(self, tag: int, properties: Any, body: bytes, reason: str) -> None:
         headers = dict(properties.headers or {})
@@ -214,7 +430,7 @@ class Consumer:
             headers=headers,
         )
         self._publish("", topology.DEAD_LETTER_QUEUE, body, props=props)
-        self.consume_channel.basic_ack(tag)
+        self.jobs.basic_ack(tag)
         log.warning(
             "message %s: dead-lettered to %s: %s",
             properties.message_id or f"#{tag}",
@@ -222,37 +438,18 @@ class Consumer:
             reason.replace("\n", "; "),
         )
 
-    def _publish(
-        self, exchange: str, key: str, body: bytes, props: Any = None, mandatory: bool = True
-    ) -> None:
-        props = props or pika.BasicProperties(
-            content_type="application/json", delivery_mode=pika.DeliveryMode.Persistent
-        )
-        try:
-            self.publish_channel.basic_publish(exchange, key, body, props, mandatory=mandatory)
-        except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
-            # Not confirmed: do not ack what depends on it; reconnecting retries it.
-            raise BrokerUnavailable(
-                f"publish to {exchange or key!r} not confirmed: {exc!r}"
-            ) from None
+    # -- stopping --------------------------------------------------------
 
-    def _update_prefetch(self) -> None:
-        # Messages of running jobs stay unacknowledged until their outcome is
-        # recorded, so they count against prefetch; the window is on top.
-        wanted = len(self.running) + self.window
-        if wanted != self._prefetch:
-            self.consume_channel.basic_qos(prefetch_count=wanted)
-            self._prefetch = wanted
-
-    def _lost_connection(self, exc: Exception) -> None:
-        log.warning("lost the broker: %s; reconnecting", exc)
-        self._tell_parent("broker", False)
-        # Every unacknowledged delivery went back to the queue with the channel.
-        # Waiting jobs are simply forgotten; running ones keep running and will
-        # be matched to their redelivered messages.
+    def _drain(self) -> None:
+        """Take no more jobs; hand back those held; keep reporting until the parent stops us."""
+        self.draining = True
+        if getattr(self, "jobs", None) is not None and self.jobs.is_open:
+            if getattr(self, "jobs_tag", None):
+                self.jobs.basic_cancel(self.jobs_tag)
+            for held in self.waiting.values():
+                self.jobs.basic_nack(held.tag, requeue=True)
         self.waiting.clear()
-        self.inbox.clear()
-        self.running.clear()
+        log.info("draining: taking no more jobs")
 
     def _tell_parent(self, kind: str, value: Any) -> None:
         self.parent.send((kind, value))
@@ -263,8 +460,7 @@ class Consumer:
             self._read_parent()  # keep the pipe drained so the parent never blocks on it
             time.sleep(0.1)
 
-    def _read_parent(self) -> None:
-        while self.parent.poll():
-            kind, job_id = self.parent.recv()
-            if kind == "ended":
-                self.ended.add(job_id)
+
+def _attempt_of(properties: Any) -> int:
+    value = (properties.headers or {}).get(topology.ATTEMPT_HEADER, 1)
+    return value if isinstance(value, int) and value >= 1 else 1

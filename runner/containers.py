@@ -14,6 +14,7 @@ from typing import Any
 import docker
 import docker.errors
 import requests.exceptions
+
 from jobq.client.errors import JobqError
 from jobq.client.job import Job
 

@@ -156,6 +156,7 @@ def _outcome(
         output=output,
         output_bytes=size,
         image_pull_seconds=pull_seconds,
+        attempt=store.attempt(job.id),
     )
 
 
@@ -172,6 +173,7 @@ def _record_no_run(job: Job, worker_id: str, store: RunStore, status: Status, re
         reason=reason,
         submitted_at=job.submitted_at,
         log_path=str(store.log_path(job.id)),
+        attempt=store.attempt(job.id),
     )
     store.record_outcome(outcome)
     log.info("%s", outcome.summary())

@@ -1,14 +1,19 @@
 """A worker's own record of its runs, on its local disk.
 
     <state_dir>/runs/<job id>/job.json      the job, written when the worker accepts it
+    <state_dir>/runs/<job id>/attempt       which run of the job this is (1, or more if requeued)
+    <state_dir>/runs/<job id>/claimed       present once the run's claim is on the broker:
+                                            the run is ours
     <state_dir>/runs/<job id>/outcome.json  how it ended, written once the container has exited
+    <state_dir>/runs/<job id>/revoked       present once the job was requeued away from us
     <state_dir>/logs/<job id>.log           the container's stdout and stderr
 
 A run folder exists from the moment the worker accepts a job until its
-outcome has been published and the job's message acknowledged. After a
-restart, these folders tell the supervisor which containers to adopt and which
-outcomes still need reporting. Writes are atomic (write, fsync, rename), so a
-crash leaves either the old file or the new one.
+outcome has been published. After a restart, these folders tell the
+supervisor which containers to adopt and which outcomes still need reporting,
+and the heartbeat lists them so other workers know the job is in hand.
+Writes are atomic (write, fsync, rename), so a crash leaves either the old
+file or the new one.
 """
 
 from __future__ import annotations
@@ -32,10 +37,36 @@ class RunStore:
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
 
-    def accept(self, job: Job) -> None:
+    def accept(self, job: Job, attempt: int = 1) -> None:
         folder = self.runs_dir / job.id
         folder.mkdir(exist_ok=True)
+        _write_atomic(folder / "attempt", str(attempt).encode())
         _write_atomic(folder / "job.json", job.encode())
+
+    def attempt(self, job_id: str) -> int:
+        try:
+            return int((self.runs_dir / job_id / "attempt").read_text())
+        except (FileNotFoundError, ValueError):
+            return 1
+
+    def held(self) -> dict[str, int]:
+        """Every run not yet reported, with its attempt: what the heartbeat announces."""
+        return {job_id: self.attempt(job_id) for job_id in self.active()}
+
+    def mark_claimed(self, job_id: str) -> None:
+        _write_atomic(self.runs_dir / job_id / "claimed", b"")
+
+    def claimed(self, job_id: str) -> bool:
+        return (self.runs_dir / job_id / "claimed").exists()
+
+    def mark_revoked(self, job_id: str) -> None:
+        _write_atomic(self.runs_dir / job_id / "revoked", b"")
+
+    def revoked(self, job_id: str) -> bool:
+        return (self.runs_dir / job_id / "revoked").exists()
+
+    def has(self, job_id: str) -> bool:
+        return (self.runs_dir / job_id / "job.json").exists()
 
     def job(self, job_id: str) -> Job:
         path = self.runs_dir / job_id / "job.json"

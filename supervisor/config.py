@@ -14,16 +14,31 @@ from typing import Any
 
 import psutil
 import tomli
+
 from jobq.client.errors import ConfigError
 from jobq.client.units import NANO, Resources, format_cpu, format_memory, parse_cpu, parse_memory
 
 WORKER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 DEFAULT_METRICS_PORT = 9840
+DEFAULT_HEARTBEAT_INTERVAL = 5.0
+# Long enough to ride out a supervisor restart, a broker restart with the
+# consumer's 30 s reconnect backoff, or a network blip; short next to jobs that
+# run for hours or weeks. See docs/design.md.
+DEFAULT_WORKER_TIMEOUT = 120.0
 # Memory left to the host, dockerd and the supervisor when [worker] memory is not given.
 DEFAULT_MEMORY_SHARE = 0.9
 
 SECTIONS: dict[str, set[str]] = {
-    "worker": {"id", "cpu", "memory", "overcommit", "state_dir", "max_jobs"},
+    "worker": {
+        "id",
+        "cpu",
+        "memory",
+        "overcommit",
+        "state_dir",
+        "max_jobs",
+        "heartbeat_interval",
+        "worker_timeout",
+    },
     "broker": {"url", "prefetch"},
     "metrics": {"port", "address"},
 }
@@ -35,6 +50,8 @@ class WorkerConfig:
     capacity: Resources
     state_dir: Path
     max_jobs: int
+    heartbeat_interval: float
+    worker_timeout: float
 
 
 @dataclass(frozen=True)
@@ -127,6 +144,25 @@ def parse(doc: dict[str, Any], source: Path, host: Host) -> Config:
     else:
         raise fail("worker", "state_dir", f"must be a folder path, got {state_dir!r}")
 
+    heartbeat = _read_seconds(
+        worker,
+        "heartbeat_interval",
+        DEFAULT_HEARTBEAT_INTERVAL,
+        lambda m: fail("worker", "heartbeat_interval", m),
+    )
+    timeout = _read_seconds(
+        worker,
+        "worker_timeout",
+        DEFAULT_WORKER_TIMEOUT,
+        lambda m: fail("worker", "worker_timeout", m),
+    )
+    if timeout < 3 * heartbeat:
+        raise fail(
+            "worker",
+            "worker_timeout",
+            f"{timeout:g}s must be at least three heartbeats "
+            f"(heartbeat_interval = {heartbeat:g}s), or one late heartbeat kills the worker",
+        )
     return Config(
         source=source,
         worker=WorkerConfig(
@@ -136,6 +172,8 @@ def parse(doc: dict[str, Any], source: Path, host: Host) -> Config:
             max_jobs=_read_int(
                 worker, "max_jobs", 256, 1, 4096, lambda m: fail("worker", "max_jobs", m)
             ),
+            heartbeat_interval=heartbeat,
+            worker_timeout=timeout,
         ),
         broker=BrokerConfig(
             url=_read_url(broker, lambda m: fail("broker", "url", m)),
@@ -194,6 +232,13 @@ def _read_int(table: dict[str, Any], key: str, default: int, low: int, high: int
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise fail(f"must be a whole number from {low} to {high}, got {value!r}")
     return value
+
+
+def _read_seconds(table: dict[str, Any], key: str, default: float, fail: Any) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.1 <= value <= 86400:
+        raise fail(f"must be a number of seconds from 0.1 to 86400, got {value!r}")
+    return float(value)
 
 
 def _read_url(table: dict[str, Any], fail: Any) -> str | None:

@@ -12,6 +12,7 @@ import ctypes
 from typing import Any
 
 import multiprocess
+
 from jobq.client.units import ZERO, Resources
 
 ID_BYTES = 64  # job ids are at most 64 ASCII characters (client/job.py)

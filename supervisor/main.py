@@ -1,8 +1,9 @@
 """jobq-supervisor: the parent process of a worker.
 
 It owns the ledger and the metrics, forks the consumer and one monitor per
-running container, restarts children that die, and on SIGTERM or SIGINT
-stops them and exits, leaving containers running for the next start to adopt.
+running container, and restarts children that die. SIGTERM or SIGINT stops it
+promptly and leaves containers running for the next start to adopt; SIGUSR1
+drains: no new jobs, exit once every running job has ended and been reported.
 
 Like supervisord's main loop, signal handlers only record the signal; the
 loop acts on it.
@@ -20,14 +21,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import multiprocess
+from multiprocess.connection import wait as wait_for
+
 from jobq.client.broker import BROKER_ENV, DEFAULT_BROKER_URL, redact, resolve_url
 from jobq.client.errors import ConfigError
 from jobq.client.outcome import Outcome, Status
 from jobq.runner import containers
-from jobq.runner.consumer import Consumer
+from jobq.runner.consumer import Consumer, Settings
 from jobq.runner.monitor import monitor
 from jobq.runner.runs import RunStore
-from multiprocess.connection import wait as wait_for
 
 from . import config as configs
 from .ledger import Ledger
@@ -42,6 +44,7 @@ EXIT_METRICS = 4
 
 RESTART_DELAYS = (0.5, 1, 2, 5, 10, 30)
 MONITOR_MAX_CRASHES = 5  # in a row, for one job, before it is recorded as an error
+STOP_GRACE_SECONDS = 10
 PR_SET_PDEATHSIG = 1
 
 EPILOG = f"""\
@@ -50,8 +53,11 @@ it may give to jobs, where it keeps run records and logs, the broker URL and
 the metrics port. The broker URL comes from --broker, else ${BROKER_ENV}, else
 [broker] url, else {DEFAULT_BROKER_URL}.
 
-SIGTERM or SIGINT stops the supervisor promptly. Running containers are left
-running; a supervisor started again with the same [worker] id adopts them.
+signals:
+  SIGTERM, SIGINT  stop promptly. Running containers are left running; a
+                   supervisor started again with the same [worker] id adopts them.
+  SIGUSR1          drain: take no new jobs, wait for the running ones to end and
+                   be reported, then exit.
 
 exit status: 0 stopped on request, 2 invalid config, 3 Docker unreachable,
 4 metrics port unavailable.
@@ -65,7 +71,6 @@ class Child:
     kind: str  # "consumer" or "monitor"
     job_id: str | None
     process: Any
-    started: float
     crashes: int = 0
 
 
@@ -84,6 +89,7 @@ class Supervisor:
         self.monitors: dict[str, Child] = {}
         self.restart_due: dict[tuple[str, str | None], tuple[float, int]] = {}
         self.stop_signal: int | None = None
+        self.draining = False
 
     # -- lifecycle -------------------------------------------------------
 
@@ -94,20 +100,19 @@ class Supervisor:
         except containers.EngineUnavailable as exc:
             log.error("%s", exc)
             return EXIT_DOCKER
+        metrics = self.config.metrics
         try:
-            self.metrics_server = self.metrics.serve(
-                self.config.metrics.address, self.config.metrics.port
-            )
+            self.metrics_server = self.metrics.serve(metrics.address, metrics.port)
         except OSError as exc:
             log.error(
                 "%s: [metrics] port %s on %s: %s; choose another port",
                 self.config.source,
-                self.config.metrics.port,
-                self.config.metrics.address,
+                metrics.port,
+                metrics.address,
                 exc.strerror,
             )
             return EXIT_METRICS
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
             signal.signal(signum, self._record_signal)
         log.info(
             "worker %s: capacity %s, state in %s, broker %s, metrics on :%s",
@@ -115,7 +120,7 @@ class Supervisor:
             self.ledger.capacity,
             self.config.worker.state_dir,
             redact(self.broker_url),
-            self.config.metrics.port,
+            metrics.port,
         )
         self._adopt_runs()
         self._start_consumer()
@@ -125,7 +130,10 @@ class Supervisor:
         return EXIT_OK
 
     def _record_signal(self, signum: int, _frame: Any) -> None:
-        self.stop_signal = signum
+        if signum == signal.SIGUSR1:
+            self.draining = True
+        else:
+            self.stop_signal = signum
 
     def _tick(self) -> None:
         watched = [child.process.sentinel for child in self._children()]
@@ -135,6 +143,19 @@ class Supervisor:
         self._read_consumer()
         self._reap()
         self._restart_due()
+        if self.draining:
+            self._drain_step()
+
+    def _drain_step(self) -> None:
+        if not getattr(self, "_drain_announced", False):
+            log.info(
+                "worker %s: draining; %d job(s) still running", self.worker_id, len(self.monitors)
+            )
+            self._send_consumer("drain", None)
+            self._drain_announced = True
+        if not self.monitors and not self.store.active():
+            log.info("worker %s: drained", self.worker_id)
+            self.stop_signal = signal.SIGUSR1
 
     def _shutdown(self) -> None:
         log.info(
@@ -145,7 +166,7 @@ class Supervisor:
         )
         for child in self._children():
             child.process.terminate()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
         for child in self._children():
             child.process.join(max(0.0, deadline - time.monotonic()))
             if child.process.is_alive():
@@ -177,45 +198,93 @@ class Supervisor:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
         if self.metrics_server is not None:
             self.metrics_server.socket.close()  # else the port stays bound by children
         target(*args)
 
-    def _start_consumer(self) -> None:
+    def _start_consumer(self, crashes: int = 0) -> None:
         parent_end, child_end = self.context.Pipe()
+        settings = Settings(
+            window=self.config.broker.prefetch,
+            heartbeat_interval=self.config.worker.heartbeat_interval,
+            worker_timeout=self.config.worker.worker_timeout,
+        )
         consumer = Consumer(
-            self.broker_url,
-            self.worker_id,
-            self.ledger,
-            self.store,
-            child_end,
-            self.config.broker.prefetch,
+            self.broker_url, self.worker_id, self.ledger, self.store, child_end, settings
         )
         process = self._fork("consumer", None, consumer.run)
         child_end.close()
         self.consumer_pipe = parent_end
-        crashes = self.consumer.crashes if self.consumer else 0
-        self.consumer = Child("consumer", None, process, time.monotonic(), crashes)
-        # Outcomes recorded while no consumer ran still need reporting.
-        for job_id in self.store.active():
-            if job_id not in self.monitors and self.store.outcome(job_id) is not None:
-                self._send_consumer("ended", job_id)
+        self.consumer = Child("consumer", None, process, crashes)
+        if self.draining:
+            self._send_consumer("drain", None)
 
     def _start_monitor(self, job_id: str, crashes: int = 0) -> None:
+        if job_id in self.monitors or ("monitor", job_id) in self.restart_due:
+            return
         process = self._fork("monitor", job_id, monitor, job_id, self.worker_id, self.store)
-        self.monitors[job_id] = Child("monitor", job_id, process, time.monotonic(), crashes)
+        self.monitors[job_id] = Child("monitor", job_id, process, crashes)
+
+    # -- runs ------------------------------------------------------------
 
     def _adopt_runs(self) -> None:
-        """Book and watch the runs a previous supervisor with this id left behind."""
+        """Book the runs a previous supervisor with this id left, and watch their containers.
+
+        A run whose container is gone (the host rebooted) is not started again
+        yet: first the consumer must read our inbox, in case the job was
+        requeued to another worker while we were away. It says "sync" then.
+        """
         for job_id in self.store.active():
-            job = self.store.job(job_id)
-            self.ledger.adopt(job_id, job.resources)
-            if self.store.outcome(job_id) is None:
-                log.info("job %s: adopting the run left by a previous supervisor", job_id)
+            if not self.store.claimed(job_id):
+                continue  # never ours: the consumer forgets it
+            self.ledger.adopt(job_id, self.store.job(job_id).resources)
+            if self.store.revoked(job_id):
+                self._drop_revoked(job_id)
+            elif self.store.outcome(job_id) is None and self._container_exists(job_id):
+                log.info("job %s: adopting its running container", job_id)
                 self.metrics.container_adopted()
                 self._start_monitor(job_id)
+
+    def _sync(self) -> None:
+        """The consumer is connected and has read its inbox: put every claimed run in motion."""
+        for job_id in self.store.active():
+            if not self.store.claimed(job_id) or job_id in self.monitors:
+                continue
+            self.ledger.adopt(job_id, self.store.job(job_id).resources)
+            if self.store.revoked(job_id):
+                self._drop_revoked(job_id)
+            elif self.store.outcome(job_id) is not None:
+                self._send_consumer("ended", job_id)
             else:
-                self.ledger.release(job_id)
+                log.info("job %s: its container is gone; starting the job again here", job_id)
+                self._start_monitor(job_id)
+
+    def _container_exists(self, job_id: str) -> bool:
+        client = containers.connect()
+        try:
+            return containers.find(client, job_id) is not None
+        finally:
+            client.close()
+
+    def _drop_revoked(self, job_id: str) -> None:
+        """The job was requeued to another worker: remove our container and forget the run."""
+        try:
+            client = containers.connect()
+            try:
+                found = containers.find(client, job_id)
+                if found is not None:
+                    containers.remove(found)
+            finally:
+                client.close()
+        except containers.EngineUnavailable as exc:
+            log.warning("job %s: cannot remove the revoked container yet: %s", job_id, exc)
+            self._schedule_restart("revoke", job_id, 1)
+            return
+        self.ledger.release(job_id)
+        self.metrics.finished.labels(self.worker_id, "requeued").inc()
+        self.store.forget(job_id)
+        log.info("job %s: our run stopped and forgotten; it runs elsewhere now", job_id)
 
     def _read_consumer(self) -> None:
         try:
@@ -223,6 +292,14 @@ class Supervisor:
                 kind, value = self.consumer_pipe.recv()
                 if kind == "start":
                     self._start_monitor(value)
+                elif kind == "sync":
+                    self._sync()
+                elif kind == "revoke":
+                    child = self.monitors.get(value)
+                    if child is not None:
+                        child.process.terminate()  # _reap drops the run once it is gone
+                    else:
+                        self._drop_revoked(value)
                 elif kind == "broker":
                     self.metrics.broker_state(value)
         except (EOFError, OSError):
@@ -233,37 +310,44 @@ class Supervisor:
             if self.consumer_pipe is not None:
                 self.consumer_pipe.send((kind, value))
         except (BrokenPipeError, OSError):
-            pass  # the consumer is dying; its successor is told on start
+            pass  # the consumer is dying; its successor syncs on start
 
     def _reap(self) -> None:
         if self.consumer is not None and self.consumer.process.exitcode is not None:
             self._read_consumer()
-            code = self.consumer.process.exitcode
-            log.error("consumer exited unexpectedly (%s); restarting it", _describe_exit(code))
+            log.error(
+                "consumer exited unexpectedly (%s); restarting it",
+                _describe_exit(self.consumer.process.exitcode),
+            )
             self.metrics.broker_state(False)
             self._schedule_restart("consumer", None, self.consumer.crashes + 1)
             self.consumer = None
             self.consumer_pipe = None
         for job_id, child in list(self.monitors.items()):
-            if child.process.exitcode is None:
-                continue
-            del self.monitors[job_id]
-            outcome = self.store.outcome(job_id)
-            if outcome is not None:
-                self._job_ended(outcome)
-                continue
-            crashes = child.crashes + 1
-            log.error(
-                "job %s: monitor exited without an outcome (%s), crash %d of %d",
-                job_id,
-                _describe_exit(child.process.exitcode),
-                crashes,
-                MONITOR_MAX_CRASHES,
-            )
-            if crashes >= MONITOR_MAX_CRASHES:
-                self._give_up(job_id)
-            else:
-                self._schedule_restart("monitor", job_id, crashes)
+            if child.process.exitcode is not None:
+                del self.monitors[job_id]
+                self._monitor_exited(job_id, child)
+
+    def _monitor_exited(self, job_id: str, child: Child) -> None:
+        if self.store.revoked(job_id):
+            self._drop_revoked(job_id)
+            return
+        outcome = self.store.outcome(job_id)
+        if outcome is not None:
+            self._job_ended(outcome)
+            return
+        crashes = child.crashes + 1
+        log.error(
+            "job %s: monitor exited without an outcome (%s), crash %d of %d",
+            job_id,
+            _describe_exit(child.process.exitcode),
+            crashes,
+            MONITOR_MAX_CRASHES,
+        )
+        if crashes >= MONITOR_MAX_CRASHES:
+            self._give_up(job_id)
+        else:
+            self._schedule_restart("monitor", job_id, crashes)
 
     def _job_ended(self, outcome: Outcome) -> None:
         self.ledger.release(outcome.job_id)
@@ -285,6 +369,7 @@ class Supervisor:
             "see the supervisor's log",
             submitted_at=job.submitted_at,
             log_path=str(self.store.log_path(job_id)),
+            attempt=self.store.attempt(job_id),
         )
         self.store.record_outcome(outcome)
         self._job_ended(outcome)
@@ -292,7 +377,8 @@ class Supervisor:
     def _schedule_restart(self, kind: str, job_id: str | None, crashes: int) -> None:
         delay = RESTART_DELAYS[min(crashes - 1, len(RESTART_DELAYS) - 1)]
         self.restart_due[(kind, job_id)] = (time.monotonic() + delay, crashes)
-        self.metrics.process_restarted(kind)
+        if kind != "revoke":
+            self.metrics.process_restarted(kind)
 
     def _restart_due(self) -> None:
         now = time.monotonic()
@@ -301,12 +387,11 @@ class Supervisor:
                 continue
             del self.restart_due[(kind, job_id)]
             if kind == "consumer":
-                self._start_consumer()
-                assert self.consumer is not None
-                self.consumer.crashes = crashes
-            else:
-                assert job_id is not None
+                self._start_consumer(crashes)
+            elif kind == "monitor" and job_id is not None:
                 self._start_monitor(job_id, crashes)
+            elif kind == "revoke" and job_id is not None:
+                self._drop_revoked(job_id)
 
 
 def _describe_exit(code: int | None) -> str:

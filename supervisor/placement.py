@@ -31,15 +31,21 @@ def place(
     free_slots: int,
     waiting: Sequence[Candidate],
     give_back_after: float,
+    hold_limit: float = float("inf"),
 ) -> Decision:
     """Start, oldest first, every held job that fits what is free.
 
     A job larger than the whole worker can never run here: it is given back
     to the queue for a bigger worker, but only after ``give_back_after``
-    seconds, so a job no worker fits does not spin between workers.
+    seconds, so a job no worker fits does not spin between workers. Any job
+    held ``hold_limit`` seconds without starting goes back too, so another
+    worker may take it.
     """
     decision = Decision()
     for candidate in waiting:
+        if candidate.waited >= hold_limit:
+            decision.give_back.append(candidate.job_id)
+            continue
         if not candidate.need.fits_in(capacity):
             if candidate.waited >= give_back_after:
                 decision.give_back.append(candidate.job_id)

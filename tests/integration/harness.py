@@ -18,6 +18,7 @@ from typing import Any
 import docker
 import pika
 import pytest
+
 from jobq.client import topology
 from jobq.client.outcome import Outcome, parse_time
 from jobq.runner.containers import LABEL_JOB_ID, LABEL_WORKER
@@ -94,7 +95,9 @@ class Worker:
     metrics_port: int
     process: subprocess.Popen[bytes] | None = None
 
-    def start(self, broker_url: str, wait_connected: bool = True) -> Worker:
+    def start(
+        self, broker_url: str, wait_connected: bool = True, env: dict[str, str] | None = None
+    ) -> Worker:
         self.offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
@@ -102,6 +105,7 @@ class Worker:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env={**os.environ, **(env or {})},
             )
         if wait_connected:
             self.wait_for_log("connected to", timeout=30)
@@ -156,6 +160,7 @@ class Cluster:
         start: bool = True,
         extra: str = "",
         name: str = "w",
+        env: dict[str, str] | None = None,
     ) -> Worker:
         worker_id = f"{name}-{uuid.uuid4().hex[:8]}"
         folder = self.tmp / worker_id
@@ -170,7 +175,7 @@ class Cluster:
         worker = Worker(worker_id, config, folder / "state", folder / "supervisor.log", port)
         self.workers.append(worker)
         if start:
-            worker.start(self.broker_url)
+            worker.start(self.broker_url, env=env)
         return worker
 
     def containers(self, worker: Worker | None = None) -> list[Any]:
@@ -181,6 +186,10 @@ class Cluster:
                 all=True, filters={"label": f"{LABEL_WORKER}={worker_id}"}
             )
         return found
+
+    def remove_containers(self, worker: Worker) -> None:
+        for container in self.containers(worker):
+            container.remove(force=True)
 
     def cleanup(self) -> None:
         for worker in self.workers:
@@ -280,3 +289,53 @@ def overlap(a: Outcome, b: Outcome) -> bool:
     return parse_time(a.started_at) < parse_time(b.finished_at) and parse_time(
         b.started_at
     ) < parse_time(a.finished_at)
+
+
+def containers_created(client: docker.DockerClient, job_id: str, since: float) -> int:
+    """How many containers Docker created for a job since ``since`` (from its event log)."""
+    events = client.events(
+        since=int(since) - 1,
+        until=int(time.time()) + 1,
+        decode=True,
+        filters={"event": "create", "label": f"{LABEL_JOB_ID}={job_id}"},
+    )
+    return sum(1 for _ in events)
+
+
+def pid_in_log(worker: Worker, logger: str, text: str) -> int:
+    """The pid of the process whose log line from ``logger`` (e.g. "jobq.consumer") has ``text``."""
+    for line in reversed(worker.log_text().splitlines()):
+        if f" {logger}[" in line and text in line:
+            return int(line.split(f" {logger}[", 1)[1].split("]", 1)[0])
+    raise AssertionError(f"no {logger} line with {text!r} in {worker.id}'s log")
+
+
+FAST_LIVENESS = "heartbeat_interval = 0.5\nworker_timeout = 4\n"
+
+
+def restart_dockerd(down_seconds: float = 3) -> None:
+    """Stop Docker's engine and start it again as scripts/setup.sh does (live-restore)."""
+    if Path("/run/systemd/system").is_dir():
+        subprocess.run(["systemctl", "stop", "docker"], check=True, timeout=60)
+        time.sleep(down_seconds)
+        subprocess.run(["systemctl", "start", "docker"], check=True, timeout=60)
+    else:
+        subprocess.run(["pkill", "-TERM", "-x", "dockerd"], timeout=10)
+        deadline = time.monotonic() + 30
+        while subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True).returncode == 0:
+            assert time.monotonic() < deadline, "dockerd did not stop"
+            time.sleep(0.2)
+        time.sleep(down_seconds)
+        subprocess.Popen(
+            "nohup dockerd --live-restore >>/var/log/jobq-dockerd.log 2>&1 &",
+            shell=True,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            docker.from_env().ping()
+            return
+        except Exception:
+            assert time.monotonic() < deadline, "dockerd did not come back"
+            time.sleep(0.5)

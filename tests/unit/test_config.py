@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from jobq.client.errors import ConfigError
 from jobq.client.units import NANO, Resources
 from jobq.supervisor import config

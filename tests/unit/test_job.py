@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+
 from jobq.client.errors import InvalidJob
 from jobq.client.job import (
     ID_RE,

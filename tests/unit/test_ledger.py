@@ -7,6 +7,7 @@ import time
 
 import multiprocess
 import pytest
+
 from jobq.client.units import NANO, ZERO, Resources, parse_cpu
 from jobq.supervisor.ledger import ID_BYTES, Ledger
 

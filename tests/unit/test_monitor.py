@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from jobq.client.outcome import Status
 from jobq.runner.monitor import EXIT_OOM_SIGNAL, classify
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from jobq.client.outcome import (
     EXIT_NO_CONTAINER,
     OUTPUT_TAIL_BYTES,
@@ -84,6 +85,7 @@ def test_outcome_to_dict_has_every_field():
         "output",
         "output_bytes",
         "image_pull_seconds",
+        "attempt",
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from jobq.client.units import NANO, Resources
 from jobq.supervisor.placement import Candidate, Decision, place
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from jobq.client.errors import InvalidJob
 from jobq.client.job import Job
 from jobq.client.outcome import OUTPUT_TAIL_BYTES, Outcome, Status

@@ -1,0 +1,90 @@
+"""The claims sweep: putting back on the queue the jobs of workers that are gone.
+
+One claim message per started run sits on the claims queue. The live
+supervisor with the smallest id sweeps it every heartbeat: it takes each claim
+once and asks ``Liveness`` for a verdict. A kept claim goes back to the queue
+(to its end, so the next one comes up); a finished run's claim is dropped;
+the claim of a worker silent past its timeout is turned back into a job
+message, and the worker is told (in its inbox, for when it returns) that the
+run is no longer its own.
+
+Taking a claim off the queue makes one sweeper its only holder, so two
+sweepers that briefly disagree on who sweeps cannot both requeue it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from jobq.client import topology
+from jobq.client.job import decode
+from jobq.client.publish import job_properties
+from jobq.supervisor.liveness import Claim, Liveness, Verdict
+
+log = logging.getLogger("jobq.sweeper")
+
+Publish = Callable[..., None]
+
+
+class Sweeper:
+    def __init__(self, channel: Any, publish: Publish, liveness: Liveness) -> None:
+        self.channel = channel
+        self.publish = publish  # confirmed publish: returns once the broker holds it
+        self.liveness = liveness
+
+    def sweep(self, now: float) -> dict[Verdict, int]:
+        counts = dict.fromkeys(Verdict, 0)
+        waiting = self.channel.queue_declare(topology.CLAIMS_QUEUE, passive=True)
+        for _ in range(waiting.method.message_count):
+            method, _properties, body = self.channel.basic_get(topology.CLAIMS_QUEUE)
+            if method is None:
+                break
+            try:
+                claim = Claim.from_dict(json.loads(body))
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("dropped an unreadable claim: %r", exc)
+                self.channel.basic_ack(method.delivery_tag)
+                continue
+            verdict = self.liveness.verdict(claim, now)
+            counts[verdict] += 1
+            if verdict is Verdict.KEEP:
+                self.channel.basic_nack(method.delivery_tag, requeue=True)
+                continue
+            if verdict is Verdict.REQUEUE:
+                self._requeue(claim)
+            self.channel.basic_ack(method.delivery_tag)
+        return counts
+
+    def _requeue(self, claim: Claim) -> None:
+        job = decode(json.dumps(claim.job).encode(), source=f"claim of job {claim.job_id}")
+        attempt = claim.attempt + 1
+        self.publish("", topology.JOBS_QUEUE, job.encode(), props=job_properties(job, attempt))
+        self.publish(
+            topology.EVENTS_EXCHANGE,
+            topology.inbox_key(claim.worker, "revoke"),
+            {"kind": "revoke", "job_id": claim.job_id, "attempt": claim.attempt},
+            mandatory=False,
+        )
+        self.publish(
+            topology.EVENTS_EXCHANGE,
+            topology.job_event_key(claim.job_id, "requeued"),
+            {
+                "event": "requeued",
+                "job_id": claim.job_id,
+                "worker": claim.worker,
+                "attempt": attempt,
+                "at": time.time(),
+            },
+            mandatory=False,
+        )
+        log.warning(
+            "job %s: worker %s silent past its %gs timeout; job requeued as attempt %d",
+            claim.job_id,
+            claim.worker,
+            claim.timeout,
+            attempt,
+        )
