@@ -20,14 +20,17 @@ EXIT_TIMEOUT = 124
 EPILOG = f"""\
 a job file holds one JSON object, for example:
 
-  {{"image": "busybox", "cmd": ["sh", "-c", "echo $GREETING"],
+  {{"image": "jobq/busybox:latest", "cmd": ["sh", "-c", "echo $GREETING"],
    "env": {{"GREETING": "hi"}}, "resources": {{"cpu": 0.5, "memory": "256m"}}}}
 
-  image       required: the Docker image to run
-  resources   required: cpu (may be fractional) and memory (bytes, or 512k, 256m, 2g...)
+  image       required: the Docker image to run (pulled by the worker if missing)
+  resources   required: cpu, at least 0.01 (may be fractional), and memory, at
+              least 6m (bytes, or 512k, 256m, 2g...: binary units, as Docker's)
   cmd         the arguments, passed as they are, with no shell; [] runs the image's default
   env         environment variables: string names to string values
-  id          your own job id (1-64 of A-Z a-z 0-9 _ . -); default: a random one
+  id          your own job id (1-64 of A-Z a-z 0-9 _ . -); default: a random one.
+              A job id runs once at a time: sending it again while it runs
+              does nothing (a different job under a running id is dead-lettered)
   name        a label for people; shown in logs and outcomes
 see docs/job-format.md for the whole format.
 
@@ -39,6 +42,7 @@ exit status:
   3     RabbitMQ is unreachable or did not confirm; the job may not have been sent
   124   --timeout passed before the job ended (the job goes on)
   with --wait: the job's own exit code, or 125 if its container never ran
+        (outcome image_unavailable, start_failed or error; the summary says which)
 """
 
 
@@ -68,21 +72,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def read_job(path: str) -> Job:
-    if path == "-":
-        return jobs.loads(sys.stdin.read(), source="<stdin>")
+    source = "<stdin>" if path == "-" else path
     try:
-        text = Path(path).read_text()
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as exc:
         raise InvalidJob([("(file)", f"cannot read it: {exc.strerror}")], source=path) from None
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise InvalidJob([("(file)", "is not UTF-8 text")], source=path) from None
-    return jobs.loads(text, source=path)
+        raise InvalidJob([("(file)", "is not UTF-8 text")], source=source) from None
+    return jobs.loads(text, source=source)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.timeout is not None and not args.wait:
         print("jobq-send: --timeout only applies with --wait", file=sys.stderr)
+        return EXIT_INVALID
+    if args.timeout is not None and not 0 < args.timeout < float("inf"):
+        print("jobq-send: --timeout must be a number of seconds above 0", file=sys.stderr)
         return EXIT_INVALID
     try:
         job = jobs.with_submit_time(read_job(args.file))
@@ -101,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
 def send(job: Job, url: str, wait: bool, timeout: float | None) -> int:
     publisher = Publisher(url)
     try:
-        watch = publisher.watch_outcome(job.id) if wait else None
+        watch = publisher.watch_outcome(job.id, warn) if wait else None
         publisher.publish(job)
         print(job.id, flush=True)
         if watch is None:
@@ -125,6 +133,10 @@ def send(job: Job, url: str, wait: bool, timeout: float | None) -> int:
         )
     print(f"jobq-send: {outcome.summary()}", file=sys.stderr)
     return outcome.exit_status
+
+
+def warn(message: str) -> None:
+    print(f"jobq-send: {message}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

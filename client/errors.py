@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 
+def brief(value: object, limit: int = 60) -> str:
+    """A value as an error message quotes it: its repr, cut short.
+
+    A message that echoes a 3 MB argument helps nobody, and one quoted in a
+    dead-letter header can outgrow an AMQP frame.
+    """
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-2:]}"
+
+
 class JobqError(Exception):
     """Base class for every error jobq reports to a user."""
 

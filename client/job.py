@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import InvalidJob
+from .errors import InvalidJob, brief
 from .units import NANO, Resources, parse_cpu, parse_memory
 
 FORMAT_VERSION = 1
@@ -31,8 +31,20 @@ MIN_MEMORY = 6 * 1024 * 1024
 
 # Job ids become container names, label values and file names, so they keep to
 # the characters all three accept.
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-ENV_NAME_RE = re.compile(r"^[^=\x00]+$")
+ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+ENV_NAME_RE = re.compile(r"[^=\x00]+")
+# Docker's image reference grammar (distribution/reference), without its length
+# rules: [registry[:port]/]path[:tag][@digest], the path in lower case.
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REGISTRY = r"(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*(?::[0-9]+)?/)?"
+IMAGE_RE = re.compile(
+    rf"{_REGISTRY}{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+    r"(?::[\w][\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
+)
+MAX_IMAGE_LENGTH = 255
+# What a container's command line and environment may hold together; Linux
+# refuses more than about 2 MiB (ARG_MAX) when it starts the program.
+MAX_ARGS_BYTES = 1024 * 1024
 
 USER_FIELDS = {"id", "name", "image", "cmd", "env", "resources"}
 WIRE_FIELDS = USER_FIELDS | {"version", "submitted_at"}
@@ -77,19 +89,37 @@ class Job:
 def decode(body: bytes, source: str = "message") -> Job:
     """Read a job from a queue message body (anyone can publish, so check it all)."""
     try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidJob([("(document)", f"not valid JSON: {exc}")], source) from None
-    return parse(doc, source=source, wire=True)
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidJob(
+            [("(document)", f"not UTF-8 text: {exc.reason} at byte {exc.start}")], source
+        ) from None
+    return parse(_json(text, source), source=source, wire=True)
 
 
 def loads(text: str, source: str = "job") -> Job:
     """Read a job a user wrote; ``source`` names the file in error messages."""
+    return parse(_json(text, source), source=source)
+
+
+def _json(text: str, source: str) -> object:
     try:
-        doc = json.loads(text)
+        return json.loads(text, object_pairs_hook=_no_repeated_keys)
     except json.JSONDecodeError as exc:
         raise InvalidJob([("(document)", f"not valid JSON: {exc}")], source) from None
-    return parse(doc, source=source)
+    except RecursionError:
+        raise InvalidJob([("(document)", "nested too deeply to read")], source) from None
+    except ValueError as exc:  # a key given twice, or a number too long to read
+        raise InvalidJob([("(document)", str(exc))], source) from None
+
+
+def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    doc: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in doc:
+            raise ValueError(f"field {brief(key)} is given twice; keep one")
+        doc[key] = value
+    return doc
 
 
 def parse(doc: object, source: str = "job", wire: bool = False) -> Job:
@@ -115,6 +145,14 @@ def parse(doc: object, source: str = "job", wire: bool = False) -> Job:
     if "resources" not in doc:
         problems.append(("resources", f"missing; give {RESOURCES_EXAMPLE}"))
 
+    if wire and doc.get("version", FORMAT_VERSION) != FORMAT_VERSION:
+        problems.append(
+            (
+                "version",
+                f"format {brief(doc.get('version'))} is not one this "
+                f"worker reads ({FORMAT_VERSION}); upgrade the worker",
+            )
+        )
     job_id = check("id", _read_id) or uuid.uuid4().hex
     image = check("image", _read_image)
     cmd = check("cmd", _read_cmd, ())
@@ -122,6 +160,17 @@ def parse(doc: object, source: str = "job", wire: bool = False) -> Job:
     name = check("name", _read_name)
     submitted_at = check("submitted_at", _read_timestamp) if wire else None
     resources = _read_resources(doc.get("resources"), problems) if "resources" in doc else None
+    if cmd and env is not None:
+        size = sum(len(arg.encode()) + 1 for arg in cmd)
+        size += sum(len(k.encode()) + len(v.encode()) + 2 for k, v in env.items())
+        if size > MAX_ARGS_BYTES:
+            problems.append(
+                (
+                    "cmd",
+                    f"cmd and env hold {size} bytes together; the limit is "
+                    f"{MAX_ARGS_BYTES} (pass big data through the image or a file)",
+                )
+            )
     if problems:
         raise InvalidJob(problems, source)
     return Job(
@@ -144,27 +193,27 @@ def _read_id(value: object) -> str:
     if not isinstance(value, str) or not ID_RE.fullmatch(value):
         raise ValueError(
             "must be 1-64 characters of letters, digits, '_', '.' or '-', "
-            f"starting with a letter or digit; got {value!r}"
+            f"starting with a letter or digit; got {brief(value)}"
         )
     return value
 
 
 def _read_name(value: object) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > 256:
-        raise ValueError(f"must be a non-empty string of at most 256 characters, got {value!r}")
+        raise ValueError(f"must be a non-empty string of up to 256 characters, got {brief(value)}")
     return value
 
 
 def _read_image(value: object) -> str:
-    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
-        raise ValueError(f'must be an image reference such as "busybox:1.36", got {value!r}')
+    if not isinstance(value, str) or len(value) > MAX_IMAGE_LENGTH or not IMAGE_RE.fullmatch(value):
+        raise ValueError(f'must be an image reference such as "busybox:1.36", got {brief(value)}')
     return value
 
 
 def _read_cmd(value: object) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(arg, str) for arg in value):
         raise ValueError(
-            f'must be a list of strings such as ["sh", "-c", "echo hi"], got {value!r}'
+            f'must be a list of strings such as ["sh", "-c", "echo hi"], got {brief(value)}'
         )
     if any("\x00" in arg for arg in value):
         raise ValueError("arguments cannot contain the NUL character")
@@ -173,30 +222,30 @@ def _read_cmd(value: object) -> tuple[str, ...]:
 
 def _read_env(value: object) -> dict[str, str]:
     if not isinstance(value, dict):
-        raise ValueError(f"must be an object of string names to string values, got {value!r}")
+        raise ValueError(f"must be an object of string names to string values, got {brief(value)}")
     for key, item in value.items():
         if not ENV_NAME_RE.fullmatch(key):
-            raise ValueError(f"variable name {key!r} must be non-empty and contain no '=' or NUL")
+            raise ValueError(f"variable name {brief(key)} must be non-empty, with no '=' or NUL")
         if not isinstance(item, str):
             raise ValueError(
-                f'value of {key!r} must be a string, got {item!r}; quote numbers: "{item}"'
+                f'value of {brief(key)} must be a string, got {brief(item)}; quote it: "{item}"'
             )
         if "\x00" in item:
-            raise ValueError(f"value of {key!r} cannot contain the NUL character")
+            raise ValueError(f"value of {brief(key)} cannot contain the NUL character")
     return dict(value)
 
 
 def _read_timestamp(value: object) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"must be seconds since the epoch, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value == value:
+        raise ValueError(f"must be seconds since the epoch, got {brief(value)}")
     return float(value)
 
 
 def _read_resources(value: object, problems: list[tuple[str, str]]) -> Resources | None:
     if not isinstance(value, dict):
-        problems.append(("resources", f"must be an object like {RESOURCES_EXAMPLE}, got {value!r}"))
+        problems.append(("resources", f"must be like {RESOURCES_EXAMPLE}, got {brief(value)}"))
         return None
     for unknown in sorted(set(value) - RESOURCE_FIELDS):
         problems.append((f"resources.{unknown}", "unknown field; resources has only: cpu, memory"))

@@ -51,7 +51,10 @@ class Outcome:
     def run_seconds(self) -> float | None:
         if not (self.started_at and self.finished_at):
             return None
-        return (parse_time(self.finished_at) - parse_time(self.started_at)).total_seconds()
+        # Docker's start and end stamps come from different components and can
+        # cross by a few milliseconds for an instant job.
+        seconds = (parse_time(self.finished_at) - parse_time(self.started_at)).total_seconds()
+        return max(0.0, seconds)
 
     @property
     def exit_status(self) -> int:

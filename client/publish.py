@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pika
@@ -35,6 +37,7 @@ class Publisher:
     """
 
     def __init__(self, url: str, name: str = "jobq-send") -> None:
+        self.url = url
         self.connection = connect(url, name)
         self.channel = self.connection.channel()
         topology.declare(self.channel)
@@ -53,9 +56,9 @@ class Publisher:
         except pika.exceptions.AMQPError as exc:
             raise BrokerUnavailable(f"lost the broker while publishing ({exc!r})") from None
 
-    def watch_outcome(self, job_id: str) -> OutcomeWatch:
+    def watch_outcome(self, job_id: str, warn: Callable[[str], None]) -> OutcomeWatch:
         """Start listening for a job's outcome; call before publishing so none is missed."""
-        return OutcomeWatch(self.connection, job_id)
+        return OutcomeWatch(self.url, self.connection, job_id, warn)
 
     def close(self) -> None:
         try:
@@ -66,38 +69,73 @@ class Publisher:
 
 
 class OutcomeWatch:
-    """A private queue bound to one job's events on the events exchange."""
+    """Waits for one job's outcome.
 
-    def __init__(self, connection: pika.BlockingConnection, job_id: str) -> None:
-        self.connection = connection
+    It listens on a private queue bound to the job's events. If the connection
+    drops (a broker restart, a network cut), it reconnects with backoff and
+    reads the jobq.history stream from just before the watch began, so an
+    outcome published while it was away is not missed.
+    """
+
+    RECONNECT_SECONDS = (1, 2, 5, 10)
+
+    def __init__(
+        self,
+        url: str,
+        connection: pika.BlockingConnection,
+        job_id: str,
+        warn: Callable[[str], None],
+    ) -> None:
+        self.url = url
         self.job_id = job_id
-        self.channel = connection.channel()
-        declared = self.channel.queue_declare("", exclusive=True, auto_delete=True)
-        self.queue = declared.method.queue
-        self.channel.queue_bind(
-            self.queue, topology.EVENTS_EXCHANGE, routing_key=topology.job_events_binding(job_id)
-        )
+        self.warn = warn
+        self.since = datetime.now(UTC) - timedelta(seconds=5)
         self._outcome: Outcome | None = None
-        self.channel.basic_consume(self.queue, self._on_message, auto_ack=True)
+        self.connection = connection
+        channel = connection.channel()
+        queue = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
+        channel.queue_bind(
+            queue, topology.EVENTS_EXCHANGE, routing_key=topology.job_events_binding(job_id)
+        )
+        channel.basic_consume(queue, self._on_message, auto_ack=True)
 
-    def _on_message(self, _ch: Any, _method: Any, _props: Any, body: bytes) -> None:
+    def _on_message(self, channel: Any, method: Any, _props: Any, body: bytes) -> None:
+        if method.consumer_tag.startswith("history-"):
+            channel.basic_ack(method.delivery_tag)  # a stream gives credit only for acks
         try:
             doc = json.loads(body)
-        except ValueError:
-            return
-        if doc.get("job_id") == self.job_id and doc.get("event") == "outcome":
-            self._outcome = Outcome.from_dict(doc["outcome"])
+            if doc.get("job_id") == self.job_id and doc.get("event") == "outcome":
+                self._outcome = Outcome.from_dict(doc["outcome"])
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            self.warn(f"ignored an unreadable event for job {self.job_id}: {exc!r}")
 
     def wait(self, timeout: float | None) -> Outcome | None:
         """Block until the outcome arrives, or return None after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            while self._outcome is None:
-                if deadline is not None and time.monotonic() >= deadline:
-                    return None
+        while self._outcome is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            try:
                 self.connection.process_data_events(time_limit=0.5)
-        except pika.exceptions.AMQPError as exc:
-            raise BrokerUnavailable(
-                f"lost the broker while waiting for the outcome ({exc!r})"
-            ) from None
+            except (pika.exceptions.AMQPError, OSError) as exc:
+                self.warn(f"lost the broker while waiting ({exc!r}); reconnecting")
+                self._follow_history(deadline)
         return self._outcome
+
+    def _follow_history(self, deadline: float | None) -> None:
+        for attempt in range(1_000_000):
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            try:
+                self.connection = connect(self.url, "jobq-send --wait")
+                channel = self.connection.channel()
+                channel.basic_qos(prefetch_count=500)
+                channel.basic_consume(
+                    topology.HISTORY_STREAM,
+                    self._on_message,
+                    consumer_tag=f"history-{self.job_id}",
+                    arguments={"x-stream-offset": self.since},
+                )
+                return
+            except (BrokerUnavailable, pika.exceptions.AMQPError):
+                time.sleep(self.RECONNECT_SECONDS[min(attempt, len(self.RECONNECT_SECONDS) - 1)])

@@ -10,6 +10,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from .errors import brief
+
 NANO = 1_000_000_000
 
 # Binary multiples for every spelling, as Docker reads `--memory 256m`: jobq
@@ -25,7 +27,7 @@ _MEMORY_UNITS = {
 # Far past any machine, and inside the ledger's 64-bit integers.
 MAX_CPU = 1_000_000
 MAX_MEMORY = 2**60
-_MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+_MEMORY_RE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*")
 
 
 def parse_memory(value: object) -> int:
@@ -35,15 +37,15 @@ def parse_memory(value: object) -> int:
     ``"1.5GiB"``. Raises ValueError with a message fit to show a user.
     """
     if isinstance(value, bool):
-        raise ValueError(f"must be a size such as 512m or 2g, got {value!r}")
+        raise ValueError(f"must be a size such as 512m or 2g, got {brief(value)}")
     if isinstance(value, int):
         return _check_memory(value, value)
     if not isinstance(value, str):
-        raise ValueError(f"must be a size such as 512m or 2g, got {value!r}")
-    match = _MEMORY_RE.match(value)
+        raise ValueError(f"must be a size such as 512m or 2g, got {brief(value)}")
+    match = _MEMORY_RE.fullmatch(value)
     if not match or match.group(2).lower() not in _MEMORY_UNITS:
         raise ValueError(
-            f"cannot read {value!r} as a size; write bytes (536870912) "
+            f"cannot read {brief(value)} as a size; write bytes (536870912) "
             "or a number with a unit: k, m, g or t (binary, as Docker reads them)"
         )
     number, unit = match.groups()
@@ -53,31 +55,34 @@ def parse_memory(value: object) -> int:
 
 def _check_memory(size: int, written: object) -> int:
     if size <= 0:
-        raise ValueError(f"must be greater than 0, got {written!r}")
+        raise ValueError(f"must be greater than 0, got {brief(written)}")
     if size > MAX_MEMORY:
-        raise ValueError(f"{written!r} is larger than any machine (limit: 1 EiB)")
+        raise ValueError(f"{brief(written)} is larger than any machine (limit: 1 EiB)")
     return size
 
 
 def parse_cpu(value: object) -> int:
     """Return a CPU quantity (possibly fractional) in nano-CPUs."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"must be a number of CPUs such as 1 or 0.5, got {value!r}")
+        raise ValueError(f"must be a number of CPUs such as 1 or 0.5, got {brief(value)}")
     if (isinstance(value, float) and not math.isfinite(value)) or value <= 0:
-        raise ValueError(f"must be a finite number greater than 0, got {value!r}")
+        raise ValueError(f"must be a finite number greater than 0, got {brief(value)}")
     if value > MAX_CPU:
-        raise ValueError(f"{value!r} is more CPUs than any machine has (limit: {MAX_CPU})")
+        raise ValueError(f"{brief(value)} is more CPUs than any machine has (limit: {MAX_CPU})")
     nano_cpus = round(value * NANO)
     if nano_cpus == 0:
-        raise ValueError(f"{value!r} is too small; the smallest is 0.000000001")
+        raise ValueError(f"{brief(value)} is too small to be a CPU limit")
     return nano_cpus
 
 
 def format_memory(size: int) -> str:
-    """Render bytes the way a user would write them: 268435456 -> '256MiB'."""
+    """Render bytes exactly, in the largest unit that fits: 268435456 -> '256MiB'.
+
+    Exactly: a size one byte over 1GiB must not print as "1GiB".
+    """
     for unit, factor in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if size >= factor:
-            return f"{size / factor:.4g}{unit}"
+        if size >= factor and (size * 1000) % factor == 0:  # at most 3 decimals, exact
+            return f"{size / factor:g}{unit}"
     return f"{size}B"
 
 

@@ -52,6 +52,9 @@ GIVE_BACK_AFTER = 2.0
 # otherwise close the channel on the held messages.
 HOLD_LIMIT = 600.0
 TICK_SECONDS = 0.2
+# A reason travels in a header, and a header must fit an AMQP frame with room
+# to spare, whatever the message held.
+MAX_REASON_CHARS = 2000
 # For tests of the poison-message guard only: a job with this name makes the
 # consumer process die as it reads it, as a real poison message would.
 FAULT_ENV = "JOBQ_FAULT_CRASH_ON_JOB_NAME"
@@ -244,17 +247,25 @@ class Consumer:
         if job.name is not None and job.name == os.environ.get(FAULT_ENV):
             os._exit(70)
         attempt = _attempt_of(properties)
-        self._admit(job, tag, key, attempt)
+        self._admit(job, tag, key, attempt, properties, body)
         self.poison.done(key)
 
-    def _admit(self, job: Job, tag: int, key: str, attempt: int) -> None:
-        if self.store.has(job.id) and self.store.attempt(job.id) >= attempt:
-            log.info("job %s: already in hand here; dropped a duplicate message", job.id)
-            self.jobs.basic_ack(tag)
-            return
-        if job.id in self.waiting:
-            log.info("job %s: sent twice; dropped the second message", job.id)
-            self.jobs.basic_ack(tag)
+    def _admit(
+        self, job: Job, tag: int, key: str, attempt: int, properties: Any, body: bytes
+    ) -> None:
+        known = self._known_job(job.id, attempt)
+        if known is not None:
+            if _same_work(known, job):
+                log.info("job %s: already in hand here; dropped a duplicate message", job.id)
+                self.jobs.basic_ack(tag)
+            else:
+                self._dead_letter(
+                    tag,
+                    properties,
+                    body,
+                    f"job id {job.id} is already taken by a different job on "
+                    f"{self.worker_id}; give each job its own id",
+                )
             return
         runner = self.liveness.runner_of(job.id, attempt, time.monotonic())
         if runner is not None:
@@ -263,6 +274,14 @@ class Consumer:
             return
         self.waiting[job.id] = Held(job, tag, key, attempt)
         log.info("job %s: received (%s, attempt %d)", job.label, job.resources, attempt)
+
+    def _known_job(self, job_id: str, attempt: int) -> Job | None:
+        """The job this worker already holds under this id (waiting or running), if any."""
+        if job_id in self.waiting:
+            return self.waiting[job_id].job
+        if self.store.has(job_id) and self.store.attempt(job_id) >= attempt:
+            return self.store.job(job_id)
+        return None
 
     def _place(self, now: float) -> None:
         if not self.waiting:
@@ -419,15 +438,16 @@ class Consumer:
             ) from None
 
     def _dead_letter(self, tag: int, properties: Any, body: bytes, reason: str) -> None:
+        """Move a message to the dead-letter queue, unchanged but for a header saying why."""
         headers = dict(properties.headers or {})
-        headers[topology.REASON_HEADER] = reason
+        headers[topology.REASON_HEADER] = reason[:MAX_REASON_CHARS]
         headers["x-jobq-worker"] = self.worker_id
         props = pika.BasicProperties(
-            content_type=properties.content_type,
-            delivery_mode=pika.DeliveryMode.Persistent,
-            message_id=properties.message_id,
-            timestamp=properties.timestamp,
-            headers=headers,
+            **{
+                **vars(properties),
+                "headers": headers,
+                "delivery_mode": pika.DeliveryMode.Persistent,
+            }
         )
         self._publish("", topology.DEAD_LETTER_QUEUE, body, props=props)
         self.jobs.basic_ack(tag)
@@ -435,7 +455,7 @@ class Consumer:
             "message %s: dead-lettered to %s: %s",
             properties.message_id or f"#{tag}",
             topology.DEAD_LETTER_QUEUE,
-            reason.replace("\n", "; "),
+            reason[:MAX_REASON_CHARS].replace("\n", "; "),
         )
 
     # -- stopping --------------------------------------------------------
@@ -459,6 +479,11 @@ class Consumer:
         while not self.stopping and time.monotonic() < deadline:
             self._read_parent()  # keep the pipe drained so the parent never blocks on it
             time.sleep(0.1)
+
+
+def _same_work(one: Job, other: Job) -> bool:
+    """Whether two jobs ask for the same run (they may have been sent at different times)."""
+    return one.to_wire() | {"submitted_at": None} == other.to_wire() | {"submitted_at": None}
 
 
 def _attempt_of(properties: Any) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 import docker
 import docker.errors
 import requests.exceptions
+from docker.types import LogConfig
 
 from jobq.client.errors import JobqError
 from jobq.client.job import Job
@@ -52,10 +53,11 @@ def connect(timeout: int | None = API_TIMEOUT) -> docker.DockerClient:
         ) from None
 
 
-def container_name(job_id: str) -> str:
-    # One name per job: a second create of the same job on this engine fails
-    # with 409 Conflict instead of starting a duplicate.
-    return f"jobq-{job_id}"
+def container_name(job_id: str, worker_id: str) -> str:
+    # One name per job and worker: a second create of the same run on this
+    # engine fails with 409 Conflict instead of starting a duplicate, while
+    # two workers sharing an engine never collide.
+    return f"jobq-{worker_id}-{job_id}"
 
 
 def ensure_image(client: docker.DockerClient, image: str) -> float | None:
@@ -65,7 +67,11 @@ def ensure_image(client: docker.DockerClient, image: str) -> float | None:
         return None
     except docker.errors.ImageNotFound:
         pass
-    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+    except docker.errors.APIError as exc:
+        if _refused(exc):
+            raise ImageUnavailable(f"Docker refused the image {image!r}: {_explain(exc)}") from None
+        raise EngineUnavailable(_explain(exc)) from None
+    except requests.exceptions.RequestException as exc:
         raise EngineUnavailable(str(exc)) from None
     started = time.monotonic()
     try:
@@ -86,6 +92,12 @@ def create(client: docker.DockerClient, job: Job, worker_id: str) -> Any:
     networking or capabilities, and nothing here adds them.
     """
     labels = {LABEL_JOB_ID: job.id, LABEL_WORKER: worker_id}
+    # The local driver keeps output byte for byte (json-file replaces bytes
+    # that are not UTF-8), and caps what Docker holds at 1 GiB per container;
+    # the monitor copies all of it to the job's log file as it comes.
+    log_config = LogConfig(
+        type="local", config={"max-size": "100m", "max-file": "10", "compress": "false"}
+    )
     if job.name:
         labels[LABEL_JOB_NAME] = job.name
     try:
@@ -93,7 +105,8 @@ def create(client: docker.DockerClient, job: Job, worker_id: str) -> Any:
             job.image,
             command=list(job.cmd) or None,
             environment=dict(job.env),
-            name=container_name(job.id),
+            name=container_name(job.id, worker_id),
+            log_config=log_config,
             labels=labels,
             nano_cpus=job.resources.nano_cpus,
             mem_limit=job.resources.memory,
@@ -104,10 +117,10 @@ def create(client: docker.DockerClient, job: Job, worker_id: str) -> Any:
         )
     except docker.errors.APIError as exc:
         if exc.status_code == 409:
-            found = find(client, job.id)
+            found = find(client, job.id, worker_id)
             if found is not None:
                 return found
-        if exc.status_code is not None and exc.status_code < 500:
+        if _refused(exc):
             raise StartRefused(_explain(exc)) from None
         raise EngineUnavailable(_explain(exc)) from None
     except requests.exceptions.RequestException as exc:
@@ -125,9 +138,13 @@ def start(container: Any) -> None:
         raise EngineUnavailable(str(exc)) from None
 
 
-def find(client: docker.DockerClient, job_id: str) -> Any | None:
-    """The container of ``job_id`` on this engine, in any state, or None."""
-    found = _call(client.containers.list, all=True, filters={"label": f"{LABEL_JOB_ID}={job_id}"})
+def find(client: docker.DockerClient, job_id: str, worker_id: str) -> Any | None:
+    """This worker's container for ``job_id``, in any state, or None.
+
+    Both labels: another worker on the same engine may run the same job id.
+    """
+    labels = [f"{LABEL_JOB_ID}={job_id}", f"{LABEL_WORKER}={worker_id}"]
+    found = _call(client.containers.list, all=True, filters={"label": labels})
     return found[0] if found else None
 
 
@@ -184,6 +201,11 @@ def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(exc, docker.errors.NotFound):
             raise
         raise EngineUnavailable(_explain(exc)) from None
+
+
+def _refused(exc: docker.errors.APIError) -> bool:
+    """A 4xx: Docker understood and said no. Retrying the same request cannot help."""
+    return exc.status_code is not None and 400 <= exc.status_code < 500
 
 
 def _explain(exc: Exception) -> str:

@@ -75,7 +75,7 @@ def classify(exit_code: int | None, oom_flag: bool, oom_event: bool) -> tuple[St
 def _start_or_adopt(
     client: Any, job: Job, worker_id: str, store: RunStore
 ) -> tuple[Any | None, float | None]:
-    container = containers.find(client, job.id)
+    container = containers.find(client, job.id, worker_id)
     if container is not None:
         if containers.state(container)["Status"] == "created":
             containers.start(container)

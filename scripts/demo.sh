@@ -16,12 +16,21 @@ for _ in $(seq 60); do
   kill -0 $supervisor 2>/dev/null || { cat "$log" >&2; exit 1; }
   sleep 0.5
 done
+if ! grep -q "connected to" "$log"; then
+  echo "jobq-supervisor did not reach RabbitMQ in 30 s; its log ($log) ends:" >&2
+  tail -n 5 "$log" >&2
+  exit 1
+fi
 
 echo "==> jobq-send --wait etc/examples/hello.json"
 set +e
 .venv/bin/jobq-send --wait --timeout 120 etc/examples/hello.json
 status=$?
 set -e
-echo "==> jobq-send exited $status (the job's exit code)"
+case $status in
+  2|3) echo "==> jobq-send exited $status: the job was not sent (see its message above)" ;;
+  124) echo "==> jobq-send exited 124: the job did not end within 120 s" ;;
+  *) echo "==> jobq-send exited $status (the job's exit code)" ;;
+esac
 echo "==> job logs are in var/worker-1/logs/; the supervisor's log is $log"
 exit $status

@@ -5,6 +5,7 @@ See etc/worker.toml for the commented sample.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import socket
@@ -15,7 +16,8 @@ from typing import Any
 import psutil
 import tomli
 
-from jobq.client.errors import ConfigError
+from jobq.client.errors import ConfigError, brief
+from jobq.client.job import MIN_CPU, MIN_MEMORY
 from jobq.client.units import NANO, Resources, format_cpu, format_memory, parse_cpu, parse_memory
 
 WORKER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -92,6 +94,8 @@ def load(path: str | os.PathLike[str], host: Host | None = None) -> Config:
         doc = tomli.loads(path.read_text())
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; a config file is TOML") from None
     except tomli.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     return parse(doc, path, host or Host.this())
@@ -126,11 +130,11 @@ def parse(doc: dict[str, Any], source: Path, host: Host) -> Config:
             "worker",
             "id",
             "must be 1-64 of letters, digits, '_', '.' or '-', "
-            f"starting with a letter or digit; got {worker_id!r}",
+            f"starting with a letter or digit; got {brief(worker_id)}",
         )
     overcommit = worker.get("overcommit", False)
     if not isinstance(overcommit, bool):
-        raise fail("worker", "overcommit", f"must be true or false, got {overcommit!r}")
+        raise fail("worker", "overcommit", f"must be true or false, got {brief(overcommit)}")
     capacity = _read_capacity(worker, host, overcommit, fail)
 
     state_dir = worker.get("state_dir")
@@ -142,7 +146,7 @@ def parse(doc: dict[str, Any], source: Path, host: Host) -> Config:
         # current directory, so a unit file and a shell agree on them.
         state_path = (source.parent / Path(state_dir).expanduser()).resolve()
     else:
-        raise fail("worker", "state_dir", f"must be a folder path, got {state_dir!r}")
+        raise fail("worker", "state_dir", f"must be a folder path, got {brief(state_dir)}")
 
     heartbeat = _read_seconds(
         worker,
@@ -186,7 +190,7 @@ def parse(doc: dict[str, Any], source: Path, host: Host) -> Config:
                 metrics,
                 "port",
                 DEFAULT_METRICS_PORT,
-                0,
+                1,
                 65535,
                 lambda m: fail("metrics", "port", m),
             ),
@@ -208,6 +212,20 @@ def _read_capacity(worker: dict[str, Any], host: Host, overcommit: bool, fail: A
         )
     except ValueError as exc:
         raise fail("worker", "memory", str(exc)) from None
+    if nano_cpus < MIN_CPU * NANO:
+        raise fail(
+            "worker",
+            "cpu",
+            f"{format_cpu(nano_cpus)} is less than the smallest job "
+            f"may ask for ({MIN_CPU}); no job could ever run here",
+        )
+    if memory < MIN_MEMORY:
+        raise fail(
+            "worker",
+            "memory",
+            f"{format_memory(memory)} is less than the smallest job "
+            "may ask for (6MiB); no job could ever run here",
+        )
     if not overcommit and nano_cpus > host.nano_cpus:
         raise fail(
             "worker",
@@ -230,14 +248,14 @@ def _read_capacity(worker: dict[str, Any], host: Host, overcommit: bool, fail: A
 def _read_int(table: dict[str, Any], key: str, default: int, low: int, high: int, fail: Any) -> int:
     value = table.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise fail(f"must be a whole number from {low} to {high}, got {value!r}")
+        raise fail(f"must be a whole number from {low} to {high}, got {brief(value)}")
     return value
 
 
 def _read_seconds(table: dict[str, Any], key: str, default: float, fail: Any) -> float:
     value = table.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.1 <= value <= 86400:
-        raise fail(f"must be a number of seconds from 0.1 to 86400, got {value!r}")
+        raise fail(f"must be a number of seconds from 0.1 to 86400, got {brief(value)}")
     return float(value)
 
 
@@ -246,12 +264,19 @@ def _read_url(table: dict[str, Any], fail: Any) -> str | None:
     if url is None:
         return None
     if not isinstance(url, str) or not url.startswith(("amqp://", "amqps://")):
-        raise fail(f"must be an amqp:// or amqps:// URL, got {url!r}")
+        raise fail(f"must be an amqp:// or amqps:// URL, got {brief(url)}")
     return url
 
 
 def _read_address(table: dict[str, Any], fail: Any) -> str:
     address = table.get("address", "0.0.0.0")
-    if not isinstance(address, str) or not address:
-        raise fail(f"must be an IP address to listen on, such as 0.0.0.0, got {address!r}")
+    try:
+        if not isinstance(address, str):
+            raise ValueError
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise fail(
+            f"must be an IP address to listen on, such as 0.0.0.0 or 127.0.0.1, "
+            f"got {brief(address)}"
+        ) from None
     return address

@@ -94,7 +94,16 @@ class Supervisor:
     # -- lifecycle -------------------------------------------------------
 
     def run(self) -> int:
-        self.store.prepare()
+        try:
+            self.store.prepare()
+        except OSError as exc:
+            log.error(
+                "%s: [worker] state_dir %s: %s; choose a folder this user may write",
+                self.config.source,
+                self.config.worker.state_dir,
+                exc.strerror or exc,
+            )
+            return EXIT_CONFIG
         try:
             containers.connect().close()
         except containers.EngineUnavailable as exc:
@@ -140,6 +149,8 @@ class Supervisor:
         if self.consumer_pipe is not None:
             watched.append(self.consumer_pipe)
         wait_for(watched, timeout=0.5)
+        if self.stop_signal is not None:
+            return  # children may be dying of the same signal (a process-group kill)
         self._read_consumer()
         self._reap()
         self._restart_due()
@@ -158,11 +169,12 @@ class Supervisor:
             self.stop_signal = signal.SIGUSR1
 
     def _shutdown(self) -> None:
+        running = [j for j in self.store.active() if self.store.outcome(j) is None]
         log.info(
-            "worker %s: stopping on %s; %d container(s) left running for adoption",
+            "worker %s: stopping on %s; %d job(s) left running for adoption",
             self.worker_id,
             signal.Signals(self.stop_signal).name,
-            len(self.monitors),
+            len(running),
         )
         for child in self._children():
             child.process.terminate()
@@ -236,12 +248,13 @@ class Supervisor:
         requeued to another worker while we were away. It says "sync" then.
         """
         for job_id in self.store.active():
-            if not self.store.claimed(job_id):
-                continue  # never ours: the consumer forgets it
-            self.ledger.adopt(job_id, self.store.job(job_id).resources)
+            if not self.store.claimed(job_id) or self.store.outcome(job_id) is not None:
+                continue  # never ours (the consumer forgets it), or over (sync reports it)
             if self.store.revoked(job_id):
                 self._drop_revoked(job_id)
-            elif self.store.outcome(job_id) is None and self._container_exists(job_id):
+                continue
+            self.ledger.adopt(job_id, self.store.job(job_id).resources)
+            if self._container_exists(job_id):
                 log.info("job %s: adopting its running container", job_id)
                 self.metrics.container_adopted()
                 self._start_monitor(job_id)
@@ -251,19 +264,20 @@ class Supervisor:
         for job_id in self.store.active():
             if not self.store.claimed(job_id) or job_id in self.monitors:
                 continue
-            self.ledger.adopt(job_id, self.store.job(job_id).resources)
             if self.store.revoked(job_id):
                 self._drop_revoked(job_id)
             elif self.store.outcome(job_id) is not None:
                 self._send_consumer("ended", job_id)
-            else:
+            elif ("monitor", job_id) not in self.restart_due:
+                # Booked already if adopted at start-up; adopt() is idempotent.
+                self.ledger.adopt(job_id, self.store.job(job_id).resources)
                 log.info("job %s: its container is gone; starting the job again here", job_id)
                 self._start_monitor(job_id)
 
     def _container_exists(self, job_id: str) -> bool:
         client = containers.connect()
         try:
-            return containers.find(client, job_id) is not None
+            return containers.find(client, job_id, self.worker_id) is not None
         finally:
             client.close()
 
@@ -272,7 +286,7 @@ class Supervisor:
         try:
             client = containers.connect()
             try:
-                found = containers.find(client, job_id)
+                found = containers.find(client, job_id, self.worker_id)
                 if found is not None:
                     containers.remove(found)
             finally:
@@ -433,7 +447,9 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level,
         format="%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s",
     )
-    logging.getLogger("pika").setLevel(logging.WARNING)
+    # pika logs every failed reconnect as errors with tracebacks; the consumer
+    # logs one line per event itself.
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
     try:
         config = configs.load(args.config)
     except ConfigError as exc:

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,6 +136,26 @@ class Worker:
         except subprocess.TimeoutExpired:
             self.kill_all()
             return self.process.wait(5)
+
+    def metric(self, name: str, timeout: float = 5) -> float:
+        """A sample from this worker's /metrics, e.g. "jobq_allocated_cpus"."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            text = response.read().decode()
+        for line in text.splitlines():
+            if line.startswith(name + "{") or line.startswith(name + " "):
+                return float(line.rsplit(" ", 1)[1])
+        raise AssertionError(f"no metric {name} at {url}")
+
+    def wait_idle(self, timeout: float = 10) -> None:
+        """Wait until the ledger books nothing: every run has given back what it held."""
+        deadline = time.monotonic() + timeout
+        while self.metric("jobq_allocated_cpus") or self.metric("jobq_running_jobs"):
+            assert time.monotonic() < deadline, (
+                f"{self.id} still books {self.metric('jobq_allocated_cpus')} CPUs "
+                f"for {self.metric('jobq_running_jobs')} jobs"
+            )
+            time.sleep(0.2)
 
     def kill_all(self) -> None:
         """SIGKILL the supervisor and every one of its children at once."""
@@ -339,3 +360,27 @@ def restart_dockerd(down_seconds: float = 3) -> None:
         except Exception:
             assert time.monotonic() < deadline, "dockerd did not come back"
             time.sleep(0.5)
+
+
+def history_outcomes(broker_url: str, idle: float = 2.0) -> list[Outcome]:
+    """Every outcome in the jobq.history stream: a record that survives broker restarts."""
+    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+    channel = connection.channel()
+    channel.basic_qos(prefetch_count=1000)
+    found: list[Outcome] = []
+    last = [time.monotonic()]
+
+    def on_message(ch: Any, method: Any, _props: Any, body: bytes) -> None:
+        ch.basic_ack(method.delivery_tag)
+        last[0] = time.monotonic()
+        doc = json.loads(body)
+        if doc.get("event") == "outcome":
+            found.append(Outcome.from_dict(doc["outcome"]))
+
+    channel.basic_consume(
+        topology.HISTORY_STREAM, on_message, arguments={"x-stream-offset": "first"}
+    )
+    while time.monotonic() - last[0] < idle:
+        connection.process_data_events(time_limit=0.2)
+    connection.close()
+    return found

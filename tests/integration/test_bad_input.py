@@ -18,6 +18,7 @@ from harness import (
     send,
     settled_counts,
 )
+
 from jobq.client import topology
 
 GOOD = {"image": "jobq/busybox:latest", "cmd": ["true"], "resources": {"cpu": 1, "memory": "64m"}}
@@ -91,7 +92,7 @@ def test_supervisor_dead_letters_an_invalid_message_with_its_reason_and_carries_
         assert method is not None, "an invalid message was dropped, not dead-lettered"
         reasons[properties.message_id] = properties.headers[topology.REASON_HEADER]
     connection.close()
-    assert "not valid JSON" in reasons["garbage-1"]
+    assert "not UTF-8 text" in reasons["garbage-1"]
     assert "field 'cmd'" in reasons["bad-cmd"]
 
 
@@ -122,3 +123,45 @@ def test_supervisor_takes_more_than_the_host_when_the_config_says_so(cluster: Cl
     assert "capacity cpu=1e+05" in worker.log_text() or "cpu=100000" in worker.log_text()
     assert worker.process.poll() is None
     time.sleep(0.5)
+
+
+def test_a_message_whose_reason_would_be_huge_is_still_dead_lettered(
+    cluster: Cluster, outcomes: OutcomeListener
+):
+    # Echoing a 300 kB bad value into the reason header once outgrew an AMQP
+    # frame: the broker dropped the connection and the message looped for ever.
+    worker = cluster.worker()
+    body = {**GOOD, "cmd": ["x" * 300_000, 1]}
+    publish_raw(cluster.broker_url, json.dumps(body).encode(), message_id="huge-reason")
+    assert send(cluster.broker_url, job(["true"])).returncode == 0
+
+    outcomes.wait_for(1, timeout=60)
+    connection = pika.BlockingConnection(pika.URLParameters(cluster.broker_url))
+    method, properties, _body = connection.channel().basic_get(
+        topology.DEAD_LETTER_QUEUE, auto_ack=True
+    )
+    connection.close()
+    assert method is not None and properties.message_id == "huge-reason"
+    assert len(properties.headers[topology.REASON_HEADER]) < 2100
+    assert "lost the broker" not in worker.log_text()
+
+
+def test_a_different_job_under_a_running_id_is_dead_lettered(
+    cluster: Cluster, outcomes: OutcomeListener
+):
+    cluster.worker()
+    first = job(["sh", "-c", "sleep 2; echo FIRST"])
+    second = {**first, "cmd": ["echo", "SECOND"]}
+    assert send(cluster.broker_url, first).returncode == 0
+    time.sleep(1)
+    assert send(cluster.broker_url, second).returncode == 0
+
+    (outcome,) = outcomes.wait_for(1, timeout=60)
+    assert outcome.output == "FIRST\n"
+    connection = pika.BlockingConnection(pika.URLParameters(cluster.broker_url))
+    method, properties, _body = connection.channel().basic_get(
+        topology.DEAD_LETTER_QUEUE, auto_ack=True
+    )
+    connection.close()
+    assert method is not None
+    assert "already taken by a different job" in properties.headers[topology.REASON_HEADER]

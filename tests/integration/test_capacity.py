@@ -4,6 +4,7 @@ different sizes share one broker."""
 from __future__ import annotations
 
 from harness import Cluster, OutcomeListener, job, overlap, peak_usage, send
+
 from jobq.client.units import parse_memory
 
 MIB = 1024 * 1024

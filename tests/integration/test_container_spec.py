@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from harness import Cluster, OutcomeListener, job, send
+
 from jobq.runner.containers import LABEL_JOB_ID, LABEL_JOB_NAME, LABEL_WORKER
 
 TRICKY_ARGS = [

@@ -62,6 +62,7 @@ def test_a_rebooted_host_runs_its_jobs_again(cluster: Cluster, outcomes: Outcome
     assert containers_created(cluster.docker_client, doc["id"], started) == 2
     time.sleep(1)
     assert len(outcomes.outcomes) == 1
+    worker.wait_idle()
 
 
 def test_a_host_back_after_its_jobs_moved_does_not_run_them_again(
@@ -90,6 +91,7 @@ def test_a_host_back_after_its_jobs_moved_does_not_run_them_again(
         filters={"event": "create", "label": f"jobq.worker={away.id}"},
     )
     assert list(events) == [], "the returning worker started a job that had moved"
+    away.wait_idle()
 
 
 def test_docker_restarting_during_a_job_does_not_fail_it(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from harness import Cluster, OutcomeListener, job, send
+
 from jobq.client.outcome import parse_time
 
 
@@ -95,3 +97,33 @@ def test_a_long_output_is_cut_in_the_outcome_but_whole_in_the_log(
     assert "showing the last" in result.stderr
     log = Path(outcome.log_path).read_text().splitlines()
     assert log[0] == "1" and log[-1] == "200000" and len(log) == 200000
+
+
+def test_binary_output_is_kept_byte_for_byte(cluster: Cluster, outcomes: OutcomeListener):
+    cluster.worker()
+    doc = job(["printf", "\\377\\376\\000\\001end"])
+    assert send(cluster.broker_url, doc).returncode == 0
+
+    (outcome,) = outcomes.wait_for(1, timeout=60)
+    assert Path(outcome.log_path).read_bytes() == b"\xff\xfe\x00\x01end"
+    assert outcome.output_bytes == 7
+
+
+def test_two_workers_on_one_engine_each_run_their_own_container(
+    cluster: Cluster, outcomes: OutcomeListener
+):
+    # The same job id reaching two workers that share a Docker engine (sent
+    # twice at once): each runs and reports its own container, never the other's.
+    one, two = cluster.worker(name="one"), cluster.worker(name="two")
+    doc = job(["sh", "-c", "sleep 1; echo done"])
+    for _ in range(2):
+        assert send(cluster.broker_url, doc).returncode == 0
+
+    done = outcomes.wait_for(1, timeout=60)
+    time.sleep(3)
+    done = outcomes.outcomes
+    assert {o.status.value for o in done} == {"succeeded"}
+    assert {o.output for o in done} == {"done\n"}
+    for worker in (one, two):
+        assert "adopted container" not in worker.log_text()
+        assert cluster.containers(worker) == []

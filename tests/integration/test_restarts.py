@@ -53,6 +53,7 @@ def test_supervisor_restarted_while_jobs_run_adopts_them(
     time.sleep(1)
     assert len(outcomes.outcomes) == 2, "an outcome was reported twice"
     assert cluster.containers(worker) == []
+    worker.wait_idle()
 
 
 def test_killed_consumer_is_replaced_and_nothing_runs_twice(
@@ -72,6 +73,7 @@ def test_killed_consumer_is_replaced_and_nothing_runs_twice(
     assert {o.status.value for o in done.values()} == {"succeeded"}
     assert done[waiting["id"]].output == "second\n"
     assert "consumer exited unexpectedly (killed by SIGKILL)" in worker.log_text()
+    worker.wait_idle()
     for doc in (running, waiting):
         assert containers_created(cluster.docker_client, doc["id"], started) == 1
     assert worker.process.poll() is None

@@ -522,3 +522,66 @@ def test_with_submit_time_stamps_now_and_keeps_the_rest(monkeypatch):
     assert stamped.submitted_at == 1234.5
     assert stamped == full_job(submitted_at=1234.5)
     assert job.submitted_at is None
+
+
+def raw_problems(raw: str) -> dict[str, str]:
+    with pytest.raises(InvalidJob) as info:
+        loads(raw)
+    return dict(info.value.problems)
+
+
+def test_loads_rejects_a_key_given_twice():
+    problems = raw_problems('{"image": "a", "image": "b", "resources": {"cpu": 1, "memory": "8m"}}')
+    assert "field 'image' is given twice" in problems["(document)"]
+
+
+def test_loads_reports_too_deep_nesting_not_a_traceback():
+    assert "nested too deeply" in raw_problems("[" * 100_000)["(document)"]
+
+
+def test_loads_reports_an_overlong_number_not_a_traceback():
+    doc = '{"image": "a", "resources": {"cpu": ' + "9" * 5000 + ', "memory": "8m"}}'
+    assert "(document)" in raw_problems(doc)
+
+
+@pytest.mark.parametrize("image", ["JOBQ/BusyBox:latest", "a:b:c@@", "x" * 300, "has space"])
+def test_loads_rejects_an_image_docker_cannot_name(image):
+    assert list(problems_of(minimal(image=image))) == ["image"]
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "busybox",
+        "busybox:1.36",
+        "library/busybox",
+        "registry.local:5000/team/app:v1.2-rc",
+        "jobq/busybox:latest",
+        "app@sha256:" + "a" * 64,
+    ],
+)
+def test_loads_accepts_docker_image_references(image):
+    assert loads(json.dumps(minimal(image=image))).image == image
+
+
+def test_loads_rejects_arguments_beyond_what_linux_can_start():
+    problems = problems_of(minimal(cmd=["echo", "x" * (1024 * 1024)]))
+    assert "the limit is 1048576" in problems["cmd"]
+
+
+def test_error_messages_quote_long_values_briefly():
+    problems = problems_of(minimal(name="n" * 300))
+    assert len(problems["name"]) < 200
+
+
+def test_decode_refuses_a_newer_format_version():
+    body = json.dumps({**minimal(), "version": 2}).encode()
+    with pytest.raises(InvalidJob) as info:
+        decode(body)
+    assert "upgrade the worker" in str(info.value)
+
+
+def test_decode_refuses_nan_submit_time():
+    body = json.dumps({**minimal(), "submitted_at": float("nan")}).encode()
+    with pytest.raises(InvalidJob):
+        decode(body)
