@@ -13,11 +13,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    start_http_server,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from jobq.client.outcome import Outcome, parse_time
+from jobq.client.outcome import Outcome, Status, parse_time
 
 from .ledger import Ledger
 
@@ -107,8 +114,39 @@ class Metrics:
             labels,
             registry=self.registry,
         )
+        self.parked = Counter(
+            "jobq_jobs_unschedulable",
+            "Jobs this worker found no live worker could fit, and parked on jobq.unschedulable",
+            labels,
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "jobq_queue_messages",
+            "Messages ready on a jobq queue, as this worker last saw it",
+            [*labels, "queue"],
+            registry=self.registry,
+        )
         self.broker_connected.labels(worker_id).set(0)
         self._connected = False
+        self._start_every_series_at_zero()
+        # The supervisor's own CPU, memory and file descriptors, and its start time.
+        ProcessCollector(registry=self.registry)
+
+    def _start_every_series_at_zero(self) -> None:
+        """Create each labelled series now, at 0, so rate() and increase() see its first event."""
+        for outcome in [*(status.value for status in Status), "requeued"]:
+            self.finished.labels(self.worker_id, outcome)
+        for kind in ("consumer", "monitor"):
+            self.restarts.labels(self.worker_id, kind)
+        for metric in (
+            self.run_seconds,
+            self.wait_seconds,
+            self.pull_seconds,
+            self.reconnects,
+            self.adopted,
+            self.parked,
+        ):
+            metric.labels(self.worker_id)
 
     def serve(self, address: str, port: int) -> Any:
         server, _thread = start_http_server(port, addr=address, registry=self.registry)
