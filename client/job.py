@@ -46,7 +46,8 @@ MAX_IMAGE_LENGTH = 255
 # refuses more than about 2 MiB (ARG_MAX) when it starts the program.
 MAX_ARGS_BYTES = 1024 * 1024
 
-USER_FIELDS = {"id", "name", "image", "cmd", "env", "resources"}
+USER_FIELDS = {"id", "name", "image", "cmd", "env", "resources", "priority"}
+MAX_PRIORITY = 1000
 WIRE_FIELDS = USER_FIELDS | {"version", "submitted_at"}
 RESOURCE_FIELDS = {"cpu", "memory"}
 KNOWN_FIELDS = ", ".join(sorted(USER_FIELDS))
@@ -62,6 +63,7 @@ class Job:
     env: dict[str, str] = field(default_factory=dict)
     name: str | None = None
     submitted_at: float | None = None
+    priority: int = 0  # higher runs first when both fit
 
     @property
     def label(self) -> str:
@@ -80,6 +82,8 @@ class Job:
         }
         if self.name is not None:
             doc["name"] = self.name
+        if self.priority:
+            doc["priority"] = self.priority
         return doc
 
     def encode(self) -> bytes:
@@ -158,6 +162,7 @@ def parse(doc: object, source: str = "job", wire: bool = False) -> Job:
     cmd = check("cmd", _read_cmd, ())
     env = check("env", _read_env, {})
     name = check("name", _read_name)
+    priority = check("priority", _read_priority, 0)
     submitted_at = check("submitted_at", _read_timestamp) if wire else None
     resources = _read_resources(doc.get("resources"), problems) if "resources" in doc else None
     if cmd and env is not None:
@@ -181,6 +186,7 @@ def parse(doc: object, source: str = "job", wire: bool = False) -> Job:
         env=env,
         name=name,
         submitted_at=submitted_at,
+        priority=priority,
     )
 
 
@@ -201,6 +207,15 @@ def _read_id(value: object) -> str:
 def _read_name(value: object) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > 256:
         raise ValueError(f"must be a non-empty string of up to 256 characters, got {brief(value)}")
+    return value
+
+
+def _read_priority(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_PRIORITY:
+        raise ValueError(
+            f"must be a whole number from -{MAX_PRIORITY} to {MAX_PRIORITY} "
+            f"(higher runs first; default 0), got {brief(value)}"
+        )
     return value
 
 

@@ -22,6 +22,7 @@ class Status(enum.StrEnum):
     OOM_KILLED = "oom_killed"  # killed for going over its memory limit
     IMAGE_UNAVAILABLE = "image_unavailable"  # not on the worker, and could not be pulled
     START_FAILED = "start_failed"  # Docker refused to create or start the container
+    CANCELLED = "cancelled"  # by jobq-cancel: stopped, or never started
     ERROR = "error"  # jobq could not follow the container to its end (see the worker's log)
 
 

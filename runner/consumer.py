@@ -29,15 +29,20 @@ from typing import Any
 import pika
 import pika.exceptions
 
-from jobq.client import topology
+from jobq.client import topology, workers
 from jobq.client.broker import connect, redact
 from jobq.client.errors import BrokerUnavailable, InvalidJob
 from jobq.client.job import Job, decode
+from jobq.client.outcome import Outcome, Status
+from jobq.client.publish import job_properties
 from jobq.client.units import NANO
 from jobq.supervisor.ledger import Ledger
 from jobq.supervisor.liveness import Claim, Heartbeat, Liveness
-from jobq.supervisor.placement import Candidate, place
+from jobq.supervisor.placement import Candidate, Rules, place
 
+from .cancels import Cancellations
+from .outbox import MAX_REASON_CHARS, Outbox
+from .output import OutputShipper
 from .poison import PoisonGuard, message_key
 from .runs import RunStore
 from .sweeper import Sweeper
@@ -45,16 +50,7 @@ from .sweeper import Sweeper
 log = logging.getLogger("jobq.consumer")
 
 RECONNECT_SECONDS = (1, 2, 5, 10, 30)
-# How long a worker holds a job it can never fit before handing it back.
-GIVE_BACK_AFTER = 2.0
-# How long a worker holds any job it has not started before handing it back:
-# well under RabbitMQ's default consumer_timeout (30 min), which would
-# otherwise close the channel on the held messages.
-HOLD_LIMIT = 600.0
 TICK_SECONDS = 0.2
-# A reason travels in a header, and a header must fit an AMQP frame with room
-# to spare, whatever the message held.
-MAX_REASON_CHARS = 2000
 # For tests of the poison-message guard only: a job with this name makes the
 # consumer process die as it reads it, as a real poison message would.
 FAULT_ENV = "JOBQ_FAULT_CRASH_ON_JOB_NAME"
@@ -94,7 +90,9 @@ class Consumer:
         self.store = store
         self.parent = parent  # our end of the pipe to the supervisor
         self.settings = settings
+        self.rules = Rules()
         self.poison = PoisonGuard(store.runs_dir.parent)
+        self.output = OutputShipper(store, self._event)
         self.liveness = Liveness(worker_id, time.monotonic())
         self.stopping = False
         self.draining = False
@@ -102,6 +100,7 @@ class Consumer:
         self.deliveries: list[tuple[Any, Any, bytes]] = []
         self.inbox: list[tuple[int, bytes]] = []
         self.ended: set[str] = set()  # told by the parent; outcome not yet published
+        self.cancellations = Cancellations()
 
     # -- lifecycle -------------------------------------------------------
 
@@ -122,7 +121,13 @@ class Consumer:
                 attempt = 0
             except (BrokerUnavailable, pika.exceptions.AMQPError, OSError) as exc:
                 self._lost_connection(exc)
-                delay = RECONNECT_SECONDS[min(attempt, len(RECONNECT_SECONDS) - 1)]
+                # Back off, but try again well within our own worker timeout: a
+                # worker still reconnecting when the broker is back would be
+                # declared dead, and its jobs run twice.
+                delay = min(
+                    RECONNECT_SECONDS[min(attempt, len(RECONNECT_SECONDS) - 1)],
+                    self.settings.worker_timeout / 4,
+                )
                 attempt += 1
                 self._sleep(delay)
 
@@ -144,7 +149,7 @@ class Consumer:
             self._tell_parent("broker", True)
             while not self.stopping:
                 connection.process_data_events(time_limit=TICK_SECONDS)
-                for channel in (self.jobs, self.control, self.publisher):
+                for channel in (self.jobs, self.control, self.publisher, self.cancels):
                     if channel.is_closed:
                         raise BrokerUnavailable("the broker closed a channel")
                 self._step()
@@ -159,13 +164,17 @@ class Consumer:
         self.jobs.basic_qos(prefetch_count=self.settings.window)
         self.publisher = connection.channel()
         self.publisher.confirm_delivery()
+        self.outbox = Outbox(self.publisher, self.worker_id)
         self.control = connection.channel()  # inbox, heartbeats, claims sweep
         self.inbox_queue = topology.declare_inbox(self.control, self.worker_id)
         beats = self.control.queue_declare("", exclusive=True, auto_delete=True).method.queue
         self.control.queue_bind(beats, topology.EVENTS_EXCHANGE, topology.HEARTBEATS_BINDING)
         self.control.basic_consume(beats, self._on_heartbeat, auto_ack=True)
-        self.sweeper = Sweeper(self.control, self._publish, self.liveness)
+        self.sweeper = Sweeper(
+            self.control, self.outbox.publish, self.liveness, self.settings.heartbeat_interval
+        )
         self.next_beat = 0.0
+        self.cancels = self.cancellations.listen(connection)
 
     def _consume_jobs(self) -> None:
         self.jobs_tag = self.jobs.basic_consume(topology.JOBS_QUEUE, self._on_delivery)
@@ -194,6 +203,8 @@ class Consumer:
             log.warning("ignored an unreadable heartbeat: %r", exc)
 
     def _step(self) -> None:
+        for job_id in self.cancellations.take_pending():
+            self._act_on_cancel(job_id)
         while self.deliveries:
             self._take(*self.deliveries.pop(0))
         while self.inbox:
@@ -204,6 +215,7 @@ class Consumer:
         for job_id in sorted(self.ended):
             self._report(job_id)
         now = time.monotonic()
+        self.output.ship_due(now)
         if now >= self.next_beat:
             self._beat()
             if self.liveness.is_sweeper(now):
@@ -267,6 +279,10 @@ class Consumer:
                     f"{self.worker_id}; give each job its own id",
                 )
             return
+        if self.cancellations.covers(job):
+            self._report_cancelled_waiting(job, attempt)
+            self.jobs.basic_ack(tag)
+            return
         runner = self.liveness.runner_of(job.id, attempt, time.monotonic())
         if runner is not None:
             log.info("job %s: already running on %s; dropped this copy", job.id, runner)
@@ -274,6 +290,41 @@ class Consumer:
             return
         self.waiting[job.id] = Held(job, tag, key, attempt)
         log.info("job %s: received (%s, attempt %d)", job.label, job.resources, attempt)
+
+    def _act_on_cancel(self, job_id: str) -> None:
+        held = self.waiting.get(job_id)
+        if held is not None and self.cancellations.covers(held.job):
+            del self.waiting[job_id]
+            self._report_cancelled_waiting(held.job, held.attempt)
+            self.jobs.basic_ack(held.tag)
+        elif (
+            self.store.has(job_id)
+            and self.store.claimed(job_id)
+            and self.store.outcome(job_id) is None
+            and not self.store.cancelled(job_id)
+            and self.cancellations.covers(self.store.job(job_id))
+        ):
+            self.store.mark_cancelled(job_id)
+            self._tell_parent("cancel", job_id)
+
+    def _report_cancelled_waiting(self, job: Job, attempt: int) -> None:
+        """A cancelled job that never started: its outcome says so, and nothing runs."""
+        outcome = Outcome(
+            job_id=job.id,
+            name=job.name,
+            worker=self.worker_id,
+            status=Status.CANCELLED,
+            exit_code=None,
+            oom_killed=False,
+            started_at=None,
+            finished_at=None,
+            reason="cancelled before it started",
+            submitted_at=job.submitted_at,
+            attempt=attempt,
+        )
+        self.outbox.event(job.id, "outcome", {"outcome": outcome.to_dict()})
+        self._tell_parent("cancelled-waiting", job.id)
+        log.info("job %s: cancelled before it started", job.id)
 
     def _known_job(self, job_id: str, attempt: int) -> Job | None:
         """The job this worker already holds under this id (waiting or running), if any."""
@@ -286,8 +337,15 @@ class Consumer:
     def _place(self, now: float) -> None:
         if not self.waiting:
             return
+        wall = time.time()
         candidates = [
-            Candidate(job_id, held.job.resources, now - held.received)
+            Candidate(
+                job_id,
+                held.job.resources,
+                waited=now - held.received,
+                submitted_at=held.job.submitted_at or wall - (now - held.received),
+                priority=held.job.priority,
+            )
             for job_id, held in self.waiting.items()
         ]
         decision = place(
@@ -295,20 +353,49 @@ class Consumer:
             self.ledger.free(),
             self.ledger.max_jobs - len(self.ledger.running()),
             candidates,
-            GIVE_BACK_AFTER,
-            HOLD_LIMIT,
+            now=wall,
+            rules=self.rules,
         )
         for job_id in decision.start:
             self._start(self.waiting[job_id])
         for job_id in decision.give_back:
-            held = self.waiting.pop(job_id)
-            log.info(
-                "job %s: handing it back to the queue (needs %s; this worker has %s)",
-                job_id,
-                held.job.resources,
-                self.ledger.capacity,
-            )
-            self.jobs.basic_nack(held.tag, requeue=True)
+            self._give_back(self.waiting.pop(job_id), now)
+
+    def _give_back(self, held: Held, now: float) -> None:
+        """Hand a held job back to the queue, or park it if no live worker could ever run it."""
+        need = held.job.resources
+        if not need.fits_in(self.ledger.capacity) and self._nobody_fits(held.job, now):
+            self._park(held)
+            return
+        log.info(
+            "job %s: handing it back to the queue (needs %s; this worker has %s)",
+            held.job.id,
+            need,
+            self.ledger.capacity,
+        )
+        self.jobs.basic_nack(held.tag, requeue=True)
+
+    def _nobody_fits(self, job: Job, now: float) -> bool:
+        if not self.liveness.listened_long_enough(now, self.settings.heartbeat_interval):
+            return False  # we may not have heard the big worker yet
+        need = job.resources
+        return self.liveness.worker_fitting(need.cpu, need.memory, now) is None
+
+    def _park(self, held: Held) -> None:
+        """Move a job no live worker fits to the unschedulable queue, where it does not spin."""
+        job = held.job
+        live = {b.worker: b.to_dict() for b in self.liveness.live_workers(time.monotonic())}
+        reason = (
+            f"no live worker can fit it (it needs {job.resources}; "
+            f"{workers.largest(live)}); it waits until one that fits joins"
+        )
+        props = job_properties(job, held.attempt)
+        props.headers[topology.REASON_HEADER] = reason
+        self.outbox.publish("", topology.UNSCHEDULABLE_QUEUE, job.encode(), props=props)
+        self.jobs.basic_ack(held.tag)
+        self.outbox.event(job.id, "unschedulable", {"reason": reason})
+        self._tell_parent("parked", job.id)
+        log.warning("job %s: unschedulable: %s", job.id, reason)
 
     def _start(self, held: Held) -> None:
         """Book, record, claim, acknowledge, then ask for a monitor: in that order.
@@ -329,11 +416,11 @@ class Consumer:
             timeout=self.settings.worker_timeout,
             job=job.to_wire(),
         )
-        self._publish("", topology.CLAIMS_QUEUE, claim.to_dict())
+        self.outbox.publish("", topology.CLAIMS_QUEUE, claim.to_dict())
         self.store.mark_claimed(job.id)
         self.jobs.basic_ack(held.tag)
         del self.waiting[job.id]
-        self._publish_event(job.id, "started", {"attempt": held.attempt})
+        self.outbox.event(job.id, "started", {"attempt": held.attempt})
         self._tell_parent("start", job.id)
         self.poison.done(held.key)
         self.next_beat = 0.0  # announce the new run at once
@@ -356,7 +443,8 @@ class Consumer:
         """Publish a recorded outcome (confirmed), then forget the run."""
         outcome = self.store.outcome(job_id)
         if outcome is not None and not self.store.revoked(job_id):
-            self._publish_event(job_id, "outcome", {"outcome": outcome.to_dict()})
+            self.output.finish(job_id)
+            self.outbox.event(job_id, "outcome", {"outcome": outcome.to_dict()})
             log.info("job %s: outcome reported", job_id)
         self.store.forget(job_id)
         self.ended.discard(job_id)
@@ -374,13 +462,21 @@ class Consumer:
             },
             allocated={"cpu": allocated.nano_cpus / NANO, "memory": allocated.memory},
         )
-        self._publish(
+        self.outbox.publish(
             topology.EVENTS_EXCHANGE,
             topology.heartbeat_key(self.worker_id),
             beat.to_dict(),
             mandatory=False,
         )
         self.next_beat = time.monotonic() + self.settings.heartbeat_interval
+        depths = {}
+        for queue in (
+            topology.JOBS_QUEUE,
+            topology.UNSCHEDULABLE_QUEUE,
+            topology.DEAD_LETTER_QUEUE,
+        ):
+            depths[queue] = self.control.queue_declare(queue, passive=True).method.message_count
+        self._tell_parent("queues", depths)
 
     # -- the inbox -------------------------------------------------------
 
@@ -408,48 +504,12 @@ class Consumer:
 
     # -- publishing ------------------------------------------------------
 
-    def _publish_event(self, job_id: str, event: str, fields: dict[str, Any]) -> None:
-        body = {"event": event, "job_id": job_id, "worker": self.worker_id, "at": time.time()}
-        self._publish(
-            topology.EVENTS_EXCHANGE,
-            topology.job_event_key(job_id, event),
-            {**body, **fields},
-            mandatory=False,
-        )
-
-    def _publish(
-        self,
-        exchange: str,
-        key: str,
-        document: dict[str, Any] | bytes,
-        props: Any = None,
-        mandatory: bool = True,
-    ) -> None:
-        body = document if isinstance(document, bytes) else json.dumps(document).encode()
-        props = props or pika.BasicProperties(
-            content_type="application/json", delivery_mode=pika.DeliveryMode.Persistent
-        )
-        try:
-            self.publisher.basic_publish(exchange, key, body, props, mandatory=mandatory)
-        except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
-            # Not confirmed: do not go on as if it were; reconnecting retries.
-            raise BrokerUnavailable(
-                f"publish to {exchange or key!r} not confirmed: {exc!r}"
-            ) from None
+    def _event(self, job_id: str, event: str, fields: dict[str, Any]) -> None:
+        self.outbox.event(job_id, event, fields)  # on this session's channel
 
     def _dead_letter(self, tag: int, properties: Any, body: bytes, reason: str) -> None:
-        """Move a message to the dead-letter queue, unchanged but for a header saying why."""
-        headers = dict(properties.headers or {})
-        headers[topology.REASON_HEADER] = reason[:MAX_REASON_CHARS]
-        headers["x-jobq-worker"] = self.worker_id
-        props = pika.BasicProperties(
-            **{
-                **vars(properties),
-                "headers": headers,
-                "delivery_mode": pika.DeliveryMode.Persistent,
-            }
-        )
-        self._publish("", topology.DEAD_LETTER_QUEUE, body, props=props)
+        """Move a message to the dead-letter queue (confirmed), then acknowledge it."""
+        self.outbox.dead_letter(properties, body, reason)
         self.jobs.basic_ack(tag)
         log.warning(
             "message %s: dead-lettered to %s: %s",

@@ -185,6 +185,16 @@ def logs(container: Any, follow: bool = True) -> Iterator[bytes]:
     return _call(container.logs, stdout=True, stderr=True, stream=True, follow=follow)
 
 
+def stop(container: Any, grace_seconds: int = 10) -> None:
+    """SIGTERM the container's main process, then SIGKILL after ``grace_seconds``."""
+    try:
+        container.stop(timeout=grace_seconds)
+    except docker.errors.NotFound:
+        pass
+    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+        raise EngineUnavailable(_explain(exc)) from None
+
+
 def remove(container: Any) -> None:
     try:
         container.remove(force=True)

@@ -24,6 +24,10 @@ from .runs import RunStore
 
 log = logging.getLogger("jobq.monitor")
 
+REASONS = {
+    Status.OOM_KILLED: "killed for exceeding its memory limit",
+    Status.CANCELLED: "cancelled while it ran; its container was stopped",
+}
 EXIT_OOM_SIGNAL = 137  # 128 + SIGKILL, which is how the kernel's OOM killer ends a process
 ENGINE_RETRY_SECONDS = (1, 2, 5, 10, 30)
 LOG_DRAIN_SECONDS = 10
@@ -58,15 +62,20 @@ def monitor(job_id: str, worker_id: str, store: RunStore) -> None:
     log.info("%s", outcome.summary())
 
 
-def classify(exit_code: int | None, oom_flag: bool, oom_event: bool) -> tuple[Status, bool]:
+def classify(
+    exit_code: int | None, oom_flag: bool, oom_event: bool, cancelled: bool = False
+) -> tuple[Status, bool]:
     """Status and OOM verdict from what Docker reports.
 
     Docker's OOMKilled flag alone is not trusted (moby #38352): exit 137 with
     an `oom` event for the container is an OOM kill even when the flag is false.
+    A cancelled job that ended any other way than by success is cancelled.
     """
     oom_killed = oom_flag or (exit_code == EXIT_OOM_SIGNAL and oom_event)
     if exit_code == 0:
         return Status.SUCCEEDED, oom_killed
+    if cancelled:
+        return Status.CANCELLED, oom_killed
     if oom_killed:
         return Status.OOM_KILLED, True
     return Status.FAILED, False
@@ -139,7 +148,9 @@ def _outcome(
     oom_event: bool,
     pull_seconds: float | None,
 ) -> Outcome:
-    status, oom_killed = classify(exit_code, bool(state.get("OOMKilled")), oom_event)
+    status, oom_killed = classify(
+        exit_code, bool(state.get("OOMKilled")), oom_event, cancelled=store.cancelled(job.id)
+    )
     output, size = store.output_tail(job.id)
     return Outcome(
         job_id=job.id,
@@ -150,7 +161,7 @@ def _outcome(
         oom_killed=oom_killed,
         started_at=_iso(state.get("StartedAt")),
         finished_at=_iso(state.get("FinishedAt")),
-        reason="killed for exceeding its memory limit" if status is Status.OOM_KILLED else None,
+        reason=REASONS.get(status),
         submitted_at=job.submitted_at,
         log_path=str(store.log_path(job.id)),
         output=output,

@@ -6,6 +6,7 @@
                                             the run is ours
     <state_dir>/runs/<job id>/outcome.json  how it ended, written once the container has exited
     <state_dir>/runs/<job id>/revoked       present once the job was requeued away from us
+    <state_dir>/runs/<job id>/cancelled     present once someone cancelled the job
     <state_dir>/logs/<job id>.log           the container's stdout and stderr
 
 A run folder exists from the moment the worker accepts a job until its
@@ -58,6 +59,12 @@ class RunStore:
 
     def claimed(self, job_id: str) -> bool:
         return (self.runs_dir / job_id / "claimed").exists()
+
+    def mark_cancelled(self, job_id: str) -> None:
+        _write_atomic(self.runs_dir / job_id / "cancelled", b"")
+
+    def cancelled(self, job_id: str) -> bool:
+        return (self.runs_dir / job_id / "cancelled").exists()
 
     def mark_revoked(self, job_id: str) -> None:
         _write_atomic(self.runs_dir / job_id / "revoked", b"")

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jobq.client import topology
+from jobq.client.errors import InvalidJob
 from jobq.client.job import decode
 from jobq.client.publish import job_properties
 from jobq.supervisor.liveness import Claim, Liveness, Verdict
@@ -28,13 +29,19 @@ from jobq.supervisor.liveness import Claim, Liveness, Verdict
 log = logging.getLogger("jobq.sweeper")
 
 Publish = Callable[..., None]
+PARKED_LOOK_SECONDS = 60.0
 
 
 class Sweeper:
-    def __init__(self, channel: Any, publish: Publish, liveness: Liveness) -> None:
+    def __init__(
+        self, channel: Any, publish: Publish, liveness: Liveness, heartbeat_interval: float
+    ) -> None:
         self.channel = channel
         self.publish = publish  # confirmed publish: returns once the broker holds it
         self.liveness = liveness
+        self.heartbeat_interval = heartbeat_interval
+        self._capacities_seen: frozenset[tuple[float, int]] = frozenset()
+        self._next_parked_look = 0.0
 
     def sweep(self, now: float) -> dict[Verdict, int]:
         counts = dict.fromkeys(Verdict, 0)
@@ -57,7 +64,46 @@ class Sweeper:
             if verdict is Verdict.REQUEUE:
                 self._requeue(claim)
             self.channel.basic_ack(method.delivery_tag)
+        self._release_parked(now)
         return counts
+
+    def _release_parked(self, now: float) -> None:
+        """Move parked jobs back to the jobs queue once a live worker can fit them.
+
+        Only when the live workers' capacities change, or once a minute, so a
+        job that waits for a bigger worker costs the broker next to nothing.
+        """
+        if not self.liveness.listened_long_enough(now, self.heartbeat_interval):
+            return
+        capacities = frozenset(
+            (b.capacity.get("cpu", 0), b.capacity.get("memory", 0))
+            for b in self.liveness.live_workers(now)
+        )
+        if capacities == self._capacities_seen and now < self._next_parked_look:
+            return
+        self._capacities_seen = capacities
+        self._next_parked_look = now + PARKED_LOOK_SECONDS
+        parked = self.channel.queue_declare(topology.UNSCHEDULABLE_QUEUE, passive=True)
+        for _ in range(parked.method.message_count):
+            method, properties, body = self.channel.basic_get(topology.UNSCHEDULABLE_QUEUE)
+            if method is None:
+                break
+            try:
+                job = decode(body, source=f"parked message {properties.message_id}")
+            except InvalidJob as exc:
+                log.error("dropped an unreadable parked job: %s", exc)
+                self.channel.basic_ack(method.delivery_tag)
+                continue
+            need = job.resources
+            fitting = self.liveness.worker_fitting(need.cpu, need.memory, now)
+            if fitting is None:
+                self.channel.basic_nack(method.delivery_tag, requeue=True)
+                continue
+            self.publish("", topology.JOBS_QUEUE, body, props=properties)
+            self.channel.basic_ack(method.delivery_tag)
+            log.info(
+                "job %s: worker %s can fit it now; back on the jobs queue", job.id, fitting.worker
+            )
 
     def _requeue(self, claim: Claim) -> None:
         job = decode(json.dumps(claim.job).encode(), source=f"claim of job {claim.job_id}")

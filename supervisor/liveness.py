@@ -122,6 +122,18 @@ class Liveness:
                 return beat.worker
         return None
 
+    def listened_long_enough(self, now: float, interval: float) -> bool:
+        """Whether every live worker has had time to be heard since we (re)connected."""
+        return now - self.watching_since > 2 * interval
+
+    def worker_fitting(self, cpu: float, memory: int, now: float) -> Heartbeat | None:
+        """A live worker whose whole capacity fits this need, if there is one."""
+        for beat in self.live_workers(now):
+            capacity = beat.capacity
+            if capacity.get("cpu", 0) >= cpu and capacity.get("memory", 0) >= memory:
+                return beat
+        return None
+
     def is_sweeper(self, now: float) -> bool:
         return self.me == min([self.me, *(b.worker for b in self.live_workers(now))])
 

@@ -16,6 +16,7 @@ import ctypes
 import logging
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -281,6 +282,33 @@ class Supervisor:
         finally:
             client.close()
 
+    def _cancel(self, job_id: str) -> None:
+        """Stop a cancelled job's container; its monitor then records the outcome as cancelled.
+
+        The stop waits up to the grace period for the process to exit, so it
+        runs on a thread: the parent's loop must not wait with it.
+        """
+        if job_id not in self.monitors and ("monitor", job_id) not in self.restart_due:
+            if self.store.has(job_id) and self.store.outcome(job_id) is None:
+                self._record_without_container(
+                    job_id, Status.CANCELLED, "cancelled before its container started"
+                )
+            return
+        log.info("job %s: cancelled; stopping its container", job_id)
+        threading.Thread(target=self._stop_container, args=(job_id,), daemon=True).start()
+
+    def _stop_container(self, job_id: str) -> None:
+        try:
+            client = containers.connect()
+            try:
+                found = containers.find(client, job_id, self.worker_id)
+                if found is not None:
+                    containers.stop(found, STOP_GRACE_SECONDS)
+            finally:
+                client.close()
+        except containers.EngineUnavailable as exc:
+            log.error("job %s: could not stop the cancelled container: %s", job_id, exc)
+
     def _drop_revoked(self, job_id: str) -> None:
         """The job was requeued to another worker: remove our container and forget the run."""
         try:
@@ -316,6 +344,15 @@ class Supervisor:
                         self._drop_revoked(value)
                 elif kind == "broker":
                     self.metrics.broker_state(value)
+                elif kind == "parked":
+                    self.metrics.parked.labels(self.worker_id).inc()
+                elif kind == "queues":
+                    for queue, depth in value.items():
+                        self.metrics.queue_depth.labels(self.worker_id, queue).set(depth)
+                elif kind == "cancel":
+                    self._cancel(value)
+                elif kind == "cancelled-waiting":
+                    self.metrics.finished.labels(self.worker_id, "cancelled").inc()
         except (EOFError, OSError):
             self.consumer_pipe = None  # the consumer died; _reap restarts it
 
@@ -369,18 +406,25 @@ class Supervisor:
         self._send_consumer("ended", outcome.job_id)
 
     def _give_up(self, job_id: str) -> None:
+        self._record_without_container(
+            job_id,
+            Status.ERROR,
+            f"its monitor failed {MONITOR_MAX_CRASHES} times in a row; see the supervisor's log",
+        )
+
+    def _record_without_container(self, job_id: str, status: Status, reason: str) -> None:
+        """End a run that has no monitor to record it: write its outcome and report it."""
         job = self.store.job(job_id)
         outcome = Outcome(
             job_id=job_id,
             name=job.name,
             worker=self.worker_id,
-            status=Status.ERROR,
+            status=status,
             exit_code=None,
             oom_killed=False,
             started_at=None,
             finished_at=None,
-            reason=f"its monitor failed {MONITOR_MAX_CRASHES} times in a row; "
-            "see the supervisor's log",
+            reason=reason,
             submitted_at=job.submitted_at,
             log_path=str(self.store.log_path(job_id)),
             attempt=self.store.attempt(job_id),
