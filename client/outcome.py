@@ -5,7 +5,10 @@ from __future__ import annotations
 import enum
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .job import Job
 
 # How much of a job's output travels in its outcome message; the whole output
 # stays in the log file on the worker, whose path the outcome names.
@@ -43,6 +46,32 @@ class Outcome:
     output_bytes: int = 0  # size of the whole output
     image_pull_seconds: float | None = None
     attempt: int = 1  # which run of the job this was: more than 1 after a requeue
+
+    @classmethod
+    def without_run(
+        cls,
+        job: Job,
+        worker: str,
+        status: Status,
+        reason: str,
+        attempt: int,
+        log_path: str | None = None,
+    ) -> Outcome:
+        """The outcome of a job whose container never ran (or was never seen to end)."""
+        return cls(
+            job_id=job.id,
+            name=job.name,
+            worker=worker,
+            status=status,
+            exit_code=None,
+            oom_killed=False,
+            started_at=None,
+            finished_at=None,
+            reason=reason,
+            submitted_at=job.submitted_at,
+            log_path=log_path,
+            attempt=attempt,
+        )
 
     @property
     def output_truncated(self) -> bool:

@@ -309,18 +309,8 @@ class Consumer:
 
     def _report_cancelled_waiting(self, job: Job, attempt: int) -> None:
         """A cancelled job that never started: its outcome says so, and nothing runs."""
-        outcome = Outcome(
-            job_id=job.id,
-            name=job.name,
-            worker=self.worker_id,
-            status=Status.CANCELLED,
-            exit_code=None,
-            oom_killed=False,
-            started_at=None,
-            finished_at=None,
-            reason="cancelled before it started",
-            submitted_at=job.submitted_at,
-            attempt=attempt,
+        outcome = Outcome.without_run(
+            job, self.worker_id, Status.CANCELLED, "cancelled before it started", attempt
         )
         self.outbox.event(job.id, "outcome", {"outcome": outcome.to_dict()})
         self._tell_parent("cancelled-waiting", job.id)

@@ -172,19 +172,8 @@ def _outcome(
 
 
 def _record_no_run(job: Job, worker_id: str, store: RunStore, status: Status, reason: str) -> None:
-    outcome = Outcome(
-        job_id=job.id,
-        name=job.name,
-        worker=worker_id,
-        status=status,
-        exit_code=None,
-        oom_killed=False,
-        started_at=None,
-        finished_at=None,
-        reason=reason,
-        submitted_at=job.submitted_at,
-        log_path=str(store.log_path(job.id)),
-        attempt=store.attempt(job.id),
+    outcome = Outcome.without_run(
+        job, worker_id, status, reason, store.attempt(job.id), log_path=str(store.log_path(job.id))
     )
     store.record_outcome(outcome)
     log.info("%s", outcome.summary())

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from jobq.client import topology
@@ -45,11 +45,7 @@ class Sweeper:
 
     def sweep(self, now: float) -> dict[Verdict, int]:
         counts = dict.fromkeys(Verdict, 0)
-        waiting = self.channel.queue_declare(topology.CLAIMS_QUEUE, passive=True)
-        for _ in range(waiting.method.message_count):
-            method, _properties, body = self.channel.basic_get(topology.CLAIMS_QUEUE)
-            if method is None:
-                break
+        for method, _properties, body in self._each_message(topology.CLAIMS_QUEUE):
             try:
                 claim = Claim.from_dict(json.loads(body))
             except (ValueError, KeyError, TypeError) as exc:
@@ -67,6 +63,15 @@ class Sweeper:
         self._release_parked(now)
         return counts
 
+    def _each_message(self, queue: str) -> Iterator[tuple[Any, Any, bytes]]:
+        """Each message on ``queue`` once: those put back go to its end, after the last one."""
+        ready = self.channel.queue_declare(queue, passive=True).method.message_count
+        for _ in range(ready):
+            method, properties, body = self.channel.basic_get(queue)
+            if method is None:
+                return
+            yield method, properties, body
+
     def _release_parked(self, now: float) -> None:
         """Move parked jobs back to the jobs queue once a live worker can fit them.
 
@@ -83,11 +88,7 @@ class Sweeper:
             return
         self._capacities_seen = capacities
         self._next_parked_look = now + PARKED_LOOK_SECONDS
-        parked = self.channel.queue_declare(topology.UNSCHEDULABLE_QUEUE, passive=True)
-        for _ in range(parked.method.message_count):
-            method, properties, body = self.channel.basic_get(topology.UNSCHEDULABLE_QUEUE)
-            if method is None:
-                break
+        for method, properties, body in self._each_message(topology.UNSCHEDULABLE_QUEUE):
             try:
                 job = decode(body, source=f"parked message {properties.message_id}")
             except InvalidJob as exc:

@@ -415,19 +415,13 @@ class Supervisor:
     def _record_without_container(self, job_id: str, status: Status, reason: str) -> None:
         """End a run that has no monitor to record it: write its outcome and report it."""
         job = self.store.job(job_id)
-        outcome = Outcome(
-            job_id=job_id,
-            name=job.name,
-            worker=self.worker_id,
-            status=status,
-            exit_code=None,
-            oom_killed=False,
-            started_at=None,
-            finished_at=None,
-            reason=reason,
-            submitted_at=job.submitted_at,
+        outcome = Outcome.without_run(
+            job,
+            self.worker_id,
+            status,
+            reason,
+            self.store.attempt(job_id),
             log_path=str(self.store.log_path(job_id)),
-            attempt=self.store.attempt(job_id),
         )
         self.store.record_outcome(outcome)
         self._job_ended(outcome)
