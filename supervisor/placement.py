@@ -10,40 +10,25 @@ through the two baselines below; docs/placement.md has the figures.
 
 ``place`` (ours):
 
-1. Line order: higher priority first, then the oldest submit time. Every
-   held job that fits what is free starts, in that order, so among jobs of
-   one priority the oldest that fits runs first, and a job skipped keeps its
-   place: it stays held and is first in line again at the next look.
-2. Starvation bound: a held job that fits the worker but not what is free
-   now, and is ``rules.reserve_after`` older than the youngest job the worker
-   holds (jobs that much younger compete with it), reserves what it needs:
-   no job behind it in line starts until it has. What it lacks can then only
-   grow free as running jobs end, so it is certain to start. (Backfilling
-   beside the reservation would need runtimes: a job started into the room
-   it waits for could run for days.)
+1. Line order: higher priority first, then the oldest submit time. In that
+   order every held job that fits what is free starts, until the first that
+   does not: the head of the line. So among jobs of one priority the oldest
+   that fits runs first, and a job passed over stays held, in its place.
+2. The head keeps its place: a job behind it may start (backfill) only if it
+   fits what is free *and* leaves the head room once the jobs running now
+   have ended, i.e. it fits in the capacity left after the head's need and
+   the backfills already started. A large job therefore waits only for the
+   jobs that were running when it reached the head, never behind a stream of
+   small ones; and what it does not need still runs work.
 3. Give-back rules: a job the worker can never fit goes back after
    ``rules.give_back_after``, so a bigger worker can take it; any job held
    ``rules.hold_limit`` goes back, before RabbitMQ's consumer_timeout closes
    the channel on it.
 
-Why it beats the two obvious consumers:
-
-- ``head_of_line`` takes the next job and waits until it fits: whatever is
-  free behind a large job stays idle, and a job that never fits blocks until
-  given back.
-- ``greedy`` starts whatever fits, first fit in line order, and holds the rest
-  until it fits: small jobs fill every CPU that frees, so a large job waits
-  as long as small ones keep coming, and it blocks a window slot meanwhile.
-- Ours starts what fits like greedy while nobody is starving, so nothing
-  idles behind a job that will fit soon; it reserves like head-of-line only
-  for a job younger jobs have passed for long; and the hold limit hands back
-  what it cannot start, so its window keeps showing it new jobs.
-
-The starvation bound is relative to the jobs held, not to the clock: when
-everything waits long (an overload, or a batch sent all at once), nothing is
-starving relative to the rest, and the worker packs greedily; a job that was
-handed back and comes round again is older than the jobs around it, and its
-reservation follows it to whichever worker holds it.
+Why it beats the two obvious consumers: ``head_of_line`` leaves everything
+behind a large job idle; ``greedy`` lets small jobs take every CPU that frees,
+so a large job waits as long as small ones keep coming. Ours reserves only
+what the head needs and backfills the rest.
 """
 
 from __future__ import annotations
@@ -72,11 +57,6 @@ class Rules:
     # How long a worker holds any job it has not started before handing it back:
     # well under RabbitMQ's default consumer_timeout (30 min).
     hold_limit: float = 600.0
-    # A held job this much older than the youngest job held is starving and
-    # reserves what it needs (place only). Measured on the HPC2N trace, whose
-    # jobs run hours (docs/placement.md): shorter bounds make workers idle for
-    # reservations the hold limit ends before they pay off.
-    reserve_after: float = 72 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -121,30 +101,23 @@ def place(
     now: float,
     rules: Rules = Rules(),
 ) -> Decision:
-    """Start, in line order, every held job that fits; a starving job reserves first.
-
-    See the module docstring for the rules and why.
-    """
+    """Start in line order up to the head of the line; backfill only around the head."""
     decision = Decision()
-    line = _sort_out(capacity, waiting, rules, decision)
-    if not line:
-        return decision
-    # Age relative to the window, not to ``now``: a job is starving when much
-    # younger jobs compete with it, not merely because everything waits.
-    youngest = max(candidate.submitted_at for candidate in line)
-    for candidate in line:
+    room: Resources | None = None  # beside the head, once the running jobs end
+    for candidate in _sort_out(capacity, waiting, rules, decision):
         if free_slots <= 0:
             break
+        if room is None and not candidate.need.fits_in(free):
+            room = capacity - candidate.need  # the head of the line
+            continue
+        if room is not None and not candidate.need.fits_in(room):
+            continue
         if candidate.need.fits_in(free):
             decision.start.append(candidate.job_id)
             free -= candidate.need
             free_slots -= 1
-        elif youngest - candidate.submitted_at >= rules.reserve_after:
-            # Starving: reserve all it needs. It lacks some CPU or memory, so
-            # beside it nothing is left for younger jobs; and without runtimes
-            # any job started now could outlast those running, so only their
-            # ending may make its room. Jobs ahead of it in line have started.
-            break
+            if room is not None:
+                room -= candidate.need
     return decision
 
 

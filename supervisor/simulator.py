@@ -189,14 +189,6 @@ def build_parser() -> argparse.ArgumentParser:
         "does to stay clear of RabbitMQ's consumer_timeout (default %(default)g)",
     )
     parser.add_argument(
-        "--reserve-after",
-        type=_seconds,
-        default=Rules().reserve_after,
-        metavar="S",
-        help="ours reserves for a held job once it is S seconds older than the youngest "
-        "job held: jobs that much younger are passing it (default %(default)g = 72 h)",
-    )
-    parser.add_argument(
         "--baseline-hold-limit",
         type=_seconds,
         default=math.inf,
@@ -304,7 +296,6 @@ def settings_for(contender: Contender, args: argparse.Namespace) -> Settings:
         rules=Rules(
             give_back_after=args.give_back_after,
             hold_limit=hold,
-            reserve_after=args.reserve_after,
         ),
         decision_latency=args.decision_latency,
         start_overhead=args.start_overhead,
