@@ -17,9 +17,12 @@ through the two baselines below; docs/placement.md has the figures.
 2. The head keeps its place: a job behind it may start (backfill) only if it
    fits what is free *and* leaves the head room once the jobs running now
    have ended, i.e. it fits in the capacity left after the head's need and
-   the backfills already started. A large job therefore waits only for the
-   jobs that were running when it reached the head, never behind a stream of
-   small ones; and what it does not need still runs work.
+   the backfills already started in this call. A job that needs the whole
+   worker therefore waits only for the jobs running when it reached the head.
+   LIMIT (open, docs/placement.md): place() keeps no memory between calls, so
+   a backfilled job is merely "running" at the next call and the room is
+   counted afresh; a head smaller than the worker can still be passed by a
+   steady stream of small jobs.
 3. Give-back rules: a job the worker can never fit goes back after
    ``rules.give_back_after``, so a bigger worker can take it; any job held
    ``rules.hold_limit`` goes back, before RabbitMQ's consumer_timeout closes

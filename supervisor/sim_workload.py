@@ -17,6 +17,7 @@ and counted: a real queue could not run it either.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -128,7 +129,7 @@ _EXAMPLE = '{"submit": 0, "runtime": 60, "cpu": 2, "memory": "1g", "priority": 0
 
 
 def _seconds(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"{name} must be a number of seconds, got {value!r}")
     return float(value)
 
