@@ -44,8 +44,11 @@ def monitor(job_id: str, worker_id: str, store: RunStore) -> None:
         return
     copier = LogCopier(job.id, store.log_path(job.id))
     copier.start(container.id)
-    exit_code, engine_lost = _wait_patiently(client, container, job)
-    copier.finish(container.id, rewrite=engine_lost)
+    exit_code, _engine_lost = _wait_patiently(client, container, job)
+    # Copy the whole log once more from Docker: a follow stream can end before
+    # the log driver has handed over all a fast container wrote (seen with the
+    # local driver), and the engine may have gone away meanwhile.
+    copier.finish(container.id, rewrite=True)
     state = containers.state(container)
     outcome = _outcome(
         job,
