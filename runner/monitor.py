@@ -44,11 +44,11 @@ def monitor(job_id: str, worker_id: str, store: RunStore) -> None:
         return
     copier = LogCopier(job.id, store.log_path(job.id))
     copier.start(container.id)
-    exit_code, _engine_lost = _wait_patiently(client, container, job)
+    exit_code = _wait_patiently(client, container, job)
     # Copy the whole log once more from Docker: a follow stream can end before
     # the log driver has handed over all a fast container wrote (seen with the
     # local driver), and the engine may have gone away meanwhile.
-    copier.finish(container.id, rewrite=True)
+    copier.finish(container.id)
     state = containers.state(container)
     outcome = _outcome(
         job,
@@ -116,15 +116,13 @@ def _start_or_adopt(
     return container, pull_seconds
 
 
-def _wait_patiently(client: Any, container: Any, job: Job) -> tuple[int, bool]:
-    """Wait for the exit, riding out engine restarts; (exit code, whether the engine went away)."""
-    engine_lost = False
+def _wait_patiently(client: Any, container: Any, job: Job) -> int:
+    """Wait for the exit, riding out engine restarts; the exit code."""
     for attempt in range(1_000_000):
         try:
             containers.wait(container)
-            return int(containers.state(container)["ExitCode"]), engine_lost
+            return int(containers.state(container)["ExitCode"])
         except EngineUnavailable as exc:
-            engine_lost = True
             delay = ENGINE_RETRY_SECONDS[min(attempt, len(ENGINE_RETRY_SECONDS) - 1)]
             log.warning("job %s: lost the Docker engine (%s); retrying in %ss", job.id, exc, delay)
             time.sleep(delay)
@@ -185,9 +183,10 @@ def _record_no_run(job: Job, worker_id: str, store: RunStore, status: Status, re
 class LogCopier:
     """Copies a container's output into its log file while it runs.
 
-    The copy runs on a thread because the stream blocks. If the stream may
-    have missed output (the engine went away, or the stream hung at exit,
-    docker-py #3084), ``finish`` copies the whole log again from Docker.
+    The copy runs on a thread because the stream blocks. A follow stream can
+    miss output (the engine went away, the log driver had not handed over
+    all of it, or the stream hung at exit, docker-py #3084), so ``finish``
+    always copies the whole log again from Docker once the container ended.
     """
 
     def __init__(self, job_id: str, path: Path) -> None:
@@ -200,15 +199,13 @@ class LogCopier:
         self._thread = threading.Thread(target=self._copy, args=(container_id,), daemon=True)
         self._thread.start()
 
-    def finish(self, container_id: str, rewrite: bool) -> None:
+    def finish(self, container_id: str) -> None:
         assert self._thread is not None
+        # Let the live copy end first: both write the same file.
         self._thread.join(LOG_DRAIN_SECONDS)
-        if self._thread.is_alive():
-            rewrite = True
-            if self._stream is not None:
-                self._stream.close()
-        if rewrite:
-            self._copy(container_id, follow=False)
+        if self._thread.is_alive() and self._stream is not None:
+            self._stream.close()
+        self._copy(container_id, follow=False)
 
     def _copy(self, container_id: str, follow: bool = True) -> None:
         try:
