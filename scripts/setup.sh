@@ -44,7 +44,11 @@ if ! $SUDO rabbitmq-diagnostics -q ping >/dev/null 2>&1; then
     say "starting rabbitmq-server"
     $SUDO rabbitmq-server -detached >/dev/null 2>&1 || true
   fi
-  $SUDO timeout 120 rabbitmqctl await_startup >/dev/null
+  # await_startup gives up at once if the node has not registered with epmd yet,
+  # which is the usual case straight after -detached, so ask again until it answers.
+  for _ in $(seq 120); do $SUDO rabbitmq-diagnostics -q ping >/dev/null 2>&1 && break; sleep 1; done
+  $SUDO timeout 120 rabbitmqctl await_startup >/dev/null \
+    || { echo "rabbitmq-server did not come up; see /var/log/rabbitmq/" >&2; exit 1; }
 fi
 
 # 4. The package, in a virtualenv.
