@@ -65,7 +65,8 @@ def _worker(beat: dict[str, Any], now: float) -> dict[str, Any]:
         "id": beat["worker"],
         "capacity": beat.get("capacity", {}),
         "allocated": beat.get("allocated", {}),
-        "running_jobs": len(beat.get("running", {})),
+        "running_jobs": len(beat.get("running", {})) - len(beat.get("kept", [])),
+        "kept_jobs": len(beat.get("kept", [])),
         "last_seen_seconds_ago": round(max(0.0, now - float(beat["at"])), 1),
     }
 
@@ -113,12 +114,13 @@ def render(status: dict[str, Any]) -> str:
         allocated = _size(w["allocated"])
         lines.append(
             f"  {w['id']:<24} capacity {capacity:<24} allocated {allocated:<24} "
-            f"running {w['running_jobs']:<4} seen {w['last_seen_seconds_ago']}s ago"
+            f"running {w['running_jobs']:<4} kept {w.get('kept_jobs', 0):<3} "
+            f"seen {w['last_seen_seconds_ago']}s ago"
         )
     q = status["queues"]
     lines.append(
-        f"queue: {q[topology.JOBS_QUEUE]} waiting, {q[topology.CLAIMS_QUEUE]} running "
-        f"(claimed), {q[topology.UNSCHEDULABLE_QUEUE]} unschedulable, "
+        f"queue: {q[topology.JOBS_QUEUE]} waiting, {q[topology.CLAIMS_QUEUE]} claimed "
+        f"(running or kept), {q[topology.UNSCHEDULABLE_QUEUE]} unschedulable, "
         f"{q[topology.DEAD_LETTER_QUEUE]} dead-lettered"
     )
     for title, key in (("unschedulable", "unschedulable"), ("dead-lettered", "dead_lettered")):

@@ -35,7 +35,7 @@ from jobq.client.errors import BrokerUnavailable, InvalidJob
 from jobq.client.job import Job, decode
 from jobq.client.outcome import Outcome, Status
 from jobq.client.publish import job_properties
-from jobq.client.units import NANO
+from jobq.client.units import NANO, Resources
 from jobq.supervisor.ledger import Ledger
 from jobq.supervisor.liveness import Claim, Heartbeat, Liveness
 from jobq.supervisor.placement import Candidate, Rules, place
@@ -61,6 +61,7 @@ class Settings:
     window: int  # jobs held beyond those running, to choose from
     heartbeat_interval: float
     worker_timeout: float
+    rules: Rules = field(default_factory=Rules)  # [placement]
 
 
 @dataclass
@@ -68,10 +69,14 @@ class Held:
     """A job message this consumer holds but has not started."""
 
     job: Job
-    tag: int
+    tag: int | None  # None once kept: the message is acknowledged and a claim stands for it
     key: str  # for the poison guard
     attempt: int
     received: float = field(default_factory=time.monotonic)
+
+    @property
+    def kept(self) -> bool:
+        return self.tag is None
 
 
 class Consumer:
@@ -90,7 +95,7 @@ class Consumer:
         self.store = store
         self.parent = parent  # our end of the pipe to the supervisor
         self.settings = settings
-        self.rules = Rules()
+        self.rules = settings.rules
         self.poison = PoisonGuard(store.runs_dir.parent)
         self.output = OutputShipper(store, self._event)
         self.liveness = Liveness(worker_id, time.monotonic())
@@ -101,6 +106,7 @@ class Consumer:
         self.inbox: list[tuple[int, bytes]] = []
         self.ended: set[str] = set()  # told by the parent; outcome not yet published
         self.cancellations = Cancellations()
+        self.places: dict[str, Candidate] = {}  # running jobs' places in line, by id
 
     # -- lifecycle -------------------------------------------------------
 
@@ -139,11 +145,14 @@ class Consumer:
         try:
             self._open_channels(connection)
             self._discard_unclaimed()
+            self._hold_kept()
             self._drain_inbox()
             self._tell_parent("sync", None)  # now the parent may (re)start our runs
             self.liveness.restart_watch(time.monotonic())
             self._beat()
-            if not self.draining:
+            if self.draining:
+                self._hand_back_kept()
+            else:
                 self._consume_jobs()
             log.info("connected to %s", redact(self.url))
             self._tell_parent("broker", True)
@@ -183,8 +192,9 @@ class Consumer:
         log.warning("lost the broker: %s; reconnecting", exc)
         self._tell_parent("broker", False)
         # Unacknowledged deliveries went back to the queue with the channel:
-        # only jobs not yet started, so nothing running is affected.
-        self.waiting.clear()
+        # only jobs not yet started, so nothing running is affected. Kept jobs
+        # are claimed, not delivered: they stay.
+        self.waiting = {job_id: held for job_id, held in self.waiting.items() if held.kept}
         self.deliveries.clear()
         self.inbox.clear()
 
@@ -296,7 +306,10 @@ class Consumer:
         if held is not None and self.cancellations.covers(held.job):
             del self.waiting[job_id]
             self._report_cancelled_waiting(held.job, held.attempt)
-            self.jobs.basic_ack(held.tag)
+            if held.kept:
+                self.store.forget(job_id)
+            else:
+                self.jobs.basic_ack(held.tag)
         elif (
             self.store.has(job_id)
             and self.store.claimed(job_id)
@@ -335,21 +348,44 @@ class Consumer:
                 waited=now - held.received,
                 submitted_at=held.job.submitted_at or wall - (now - held.received),
                 priority=held.job.priority,
+                kept=held.kept,
             )
             for job_id, held in self.waiting.items()
         ]
+        running = self.ledger.running()
         decision = place(
             self.ledger.capacity,
             self.ledger.free(),
-            self.ledger.max_jobs - len(self.ledger.running()),
+            self.ledger.max_jobs - len(running),
             candidates,
             now=wall,
             rules=self.rules,
+            running=self._places_in_line(running),
         )
         for job_id in decision.start:
             self._start(self.waiting[job_id])
         for job_id in decision.give_back:
             self._give_back(self.waiting.pop(job_id), now)
+        for job_id in decision.keep:
+            self._keep(self.waiting[job_id])
+
+    def _places_in_line(self, running: dict[str, Resources]) -> list[Candidate]:
+        """The running jobs as placement sees them: what they hold and where they stood in line."""
+        for job_id in set(self.places) - set(running):
+            del self.places[job_id]
+        for job_id, need in running.items():
+            if job_id not in self.places:
+                # Adopted after a restart, or started by an earlier consumer: read it
+                # once. Its start is unknown (0): it passed any head before it was overdue.
+                job = self.store.job(job_id) if self.store.has(job_id) else None
+                self.places[job_id] = Candidate(
+                    job_id,
+                    need,
+                    waited=0.0,
+                    submitted_at=(job.submitted_at or 0.0) if job else 0.0,
+                    priority=job.priority if job else 0,
+                )
+        return list(self.places.values())
 
     def _give_back(self, held: Held, now: float) -> None:
         """Hand a held job back to the queue, or park it if no live worker could ever run it."""
@@ -397,23 +433,76 @@ class Consumer:
         if not self.ledger.reserve(job.id, job.resources):
             return  # the same id still holds a slot (an earlier run ending)
         self.poison.hold(held.key)
-        self.store.accept(job, held.attempt)
+        if held.kept:
+            self.store.unmark_kept(job.id)  # claimed already, when it was kept
+        else:
+            self._claim(job, held.attempt)
+            self.jobs.basic_ack(held.tag)
+        del self.waiting[job.id]
+        self.places[job.id] = Candidate(
+            job.id,
+            job.resources,
+            waited=0.0,
+            submitted_at=job.submitted_at or time.time(),
+            priority=job.priority,
+            started_at=time.time(),
+        )
+        self.outbox.event(job.id, "started", {"attempt": held.attempt})
+        self._tell_parent("start", job.id)
+        self.poison.done(held.key)
+        self.next_beat = 0.0  # announce the new run at once
+
+    def _claim(self, job: Job, attempt: int) -> None:
+        """Record the run on disk, then publish its claim (confirmed): from then on it is ours."""
+        self.store.accept(job, attempt)
         claim = Claim(
             job_id=job.id,
             worker=self.worker_id,
-            attempt=held.attempt,
+            attempt=attempt,
             at=time.time(),
             timeout=self.settings.worker_timeout,
             job=job.to_wire(),
         )
         self.outbox.publish("", topology.CLAIMS_QUEUE, claim.to_dict())
         self.store.mark_claimed(job.id)
+
+    def _keep(self, held: Held) -> None:
+        """Claim the head of the line while it waits for room, and go on holding it.
+
+        Handing it back at the hold limit would send the job this worker is
+        clearing room for to the back of the queue. Claimed, its message is
+        acknowledged, so RabbitMQ's consumer_timeout no longer applies, and
+        the claim and the heartbeats stand for it as for a running job.
+        """
+        job = held.job
+        self.store.accept(job, held.attempt)
+        self.store.mark_kept(job.id)  # before the claim: a claimed run is never left unmarked
+        self._claim(job, held.attempt)
+        assert held.tag is not None
         self.jobs.basic_ack(held.tag)
-        del self.waiting[job.id]
-        self.outbox.event(job.id, "started", {"attempt": held.attempt})
-        self._tell_parent("start", job.id)
-        self.poison.done(held.key)
-        self.next_beat = 0.0  # announce the new run at once
+        held.tag = None
+        self.next_beat = 0.0  # announce it at once
+        log.info("job %s: kept at the head of the line; claimed while it waits for room", job.id)
+
+    def _hold_kept(self) -> None:
+        """Take back into the line the kept runs an earlier consumer or session claimed."""
+        for job_id in self.store.active():
+            if job_id in self.waiting or not self.store.kept(job_id):
+                continue
+            if self.store.claimed(job_id) and not self.store.revoked(job_id):
+                attempt = self.store.attempt(job_id)
+                self.waiting[job_id] = Held(self.store.job(job_id), None, f"kept {job_id}", attempt)
+
+    def _hand_back_kept(self) -> None:
+        """Put the kept jobs back on the jobs queue (confirmed), then forget them: draining."""
+        for job_id, held in list(self.waiting.items()):
+            if held.kept:
+                job = held.job
+                props = job_properties(job, held.attempt)
+                self.outbox.publish("", topology.JOBS_QUEUE, job.encode(), props=props)
+                self.store.forget(job_id)
+                del self.waiting[job_id]
+                log.info("job %s: kept job handed back to the queue (draining)", job_id)
 
     def _discard_unclaimed(self) -> None:
         """Runs recorded but never claimed: their messages went back to the queue. Forget them."""
@@ -451,6 +540,7 @@ class Consumer:
                 "memory": self.ledger.capacity.memory,
             },
             allocated={"cpu": allocated.nano_cpus / NANO, "memory": allocated.memory},
+            kept=[job_id for job_id, held in self.waiting.items() if held.kept],
         )
         self.outbox.publish(
             topology.EVENTS_EXCHANGE,
@@ -489,6 +579,9 @@ class Consumer:
             return
         if kind == "revoke" and self.store.has(job_id) and self.store.attempt(job_id) <= attempt:
             log.warning("job %s: requeued while this worker was silent; stopping our run", job_id)
+            held = self.waiting.get(job_id)
+            if held is not None and held.kept:  # its claim was the sweeper's to take
+                del self.waiting[job_id]
             self.store.mark_revoked(job_id)
             self._tell_parent("revoke", job_id)
 
@@ -517,8 +610,11 @@ class Consumer:
             if getattr(self, "jobs_tag", None):
                 self.jobs.basic_cancel(self.jobs_tag)
             for held in self.waiting.values():
-                self.jobs.basic_nack(held.tag, requeue=True)
-        self.waiting.clear()
+                if not held.kept:
+                    self.jobs.basic_nack(held.tag, requeue=True)
+            self._hand_back_kept()
+        # Kept jobs not handed back yet (no broker now) go back once it returns (_session).
+        self.waiting = {job_id: held for job_id, held in self.waiting.items() if held.kept}
         log.info("draining: taking no more jobs")
 
     def _tell_parent(self, kind: str, value: Any) -> None:

@@ -4,6 +4,9 @@
     <state_dir>/runs/<job id>/attempt       which run of the job this is (1, or more if requeued)
     <state_dir>/runs/<job id>/claimed       present once the run's claim is on the broker:
                                             the run is ours
+    <state_dir>/runs/<job id>/kept          present while a claimed run waits for room: the
+                                            head of the line, kept here (placement's
+                                            Decision.keep); removed as its container starts
     <state_dir>/runs/<job id>/outcome.json  how it ended, written once the container has exited
     <state_dir>/runs/<job id>/revoked       present once the job was requeued away from us
     <state_dir>/runs/<job id>/cancelled     present once someone cancelled the job
@@ -59,6 +62,17 @@ class RunStore:
 
     def claimed(self, job_id: str) -> bool:
         return (self.runs_dir / job_id / "claimed").exists()
+
+    def mark_kept(self, job_id: str) -> None:
+        _write_atomic(self.runs_dir / job_id / "kept", b"")
+
+    def kept(self, job_id: str) -> bool:
+        return (self.runs_dir / job_id / "kept").exists()
+
+    def unmark_kept(self, job_id: str) -> None:
+        """The kept run starts now: from here on it is an ordinary claimed run."""
+        (self.runs_dir / job_id / "kept").unlink(missing_ok=True)
+        _fsync_directory(self.runs_dir / job_id)
 
     def mark_cancelled(self, job_id: str) -> None:
         _write_atomic(self.runs_dir / job_id / "cancelled", b"")
@@ -122,7 +136,11 @@ def _write_atomic(path: Path, data: bytes) -> None:
         file.flush()
         os.fsync(file.fileno())
     os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(path: Path) -> None:
+    directory = os.open(path, os.O_RDONLY)
     try:
         os.fsync(directory)
     finally:

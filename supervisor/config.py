@@ -19,6 +19,7 @@ import tomli
 from jobq.client.errors import ConfigError, brief
 from jobq.client.job import MIN_CPU, MIN_MEMORY
 from jobq.client.units import NANO, Resources, format_cpu, format_memory, parse_cpu, parse_memory
+from jobq.supervisor.placement import Rules
 
 WORKER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 DEFAULT_METRICS_PORT = 9840
@@ -29,6 +30,7 @@ DEFAULT_HEARTBEAT_INTERVAL = 5.0
 DEFAULT_WORKER_TIMEOUT = 120.0
 # Memory left to the host, dockerd and the supervisor when [worker] memory is not given.
 DEFAULT_MEMORY_SHARE = 0.9
+YEAR = 365 * 86400
 
 SECTIONS: dict[str, set[str]] = {
     "worker": {
@@ -42,6 +44,7 @@ SECTIONS: dict[str, set[str]] = {
         "worker_timeout",
     },
     "broker": {"url", "prefetch"},
+    "placement": {"hold_limit", "overdue_after"},
     "metrics": {"port", "address"},
 }
 
@@ -73,6 +76,7 @@ class Config:
     source: Path
     worker: WorkerConfig
     broker: BrokerConfig
+    placement: Rules  # [placement]: the give-back rules of supervisor/placement.py
     metrics: MetricsConfig
 
 
@@ -122,6 +126,7 @@ def parse(doc: dict[str, Any], source: Path, host: Host) -> Config:
                 )
     worker = doc.get("worker", {})
     broker = doc.get("broker", {})
+    placement = doc.get("placement", {})
     metrics = doc.get("metrics", {})
 
     worker_id = worker.get("id", socket.gethostname())
@@ -183,6 +188,22 @@ def parse(doc: dict[str, Any], source: Path, host: Host) -> Config:
             url=_read_url(broker, lambda m: fail("broker", "url", m)),
             prefetch=_read_int(
                 broker, "prefetch", 20, 1, 2000, lambda m: fail("broker", "prefetch", m)
+            ),
+        ),
+        placement=Rules(
+            hold_limit=_read_seconds(
+                placement,
+                "hold_limit",
+                Rules().hold_limit,
+                lambda m: fail("placement", "hold_limit", m),
+            ),
+            overdue_after=_read_seconds(
+                placement,
+                "overdue_after",
+                Rules().overdue_after,
+                lambda m: fail("placement", "overdue_after", m),
+                low=0,
+                high=YEAR,
             ),
         ),
         metrics=MetricsConfig(
@@ -252,10 +273,17 @@ def _read_int(table: dict[str, Any], key: str, default: int, low: int, high: int
     return value
 
 
-def _read_seconds(table: dict[str, Any], key: str, default: float, fail: Any) -> float:
+def _read_seconds(
+    table: dict[str, Any],
+    key: str,
+    default: float,
+    fail: Any,
+    low: float = 0.1,
+    high: float = 86400,
+) -> float:
     value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.1 <= value <= 86400:
-        raise fail(f"must be a number of seconds from 0.1 to 86400, got {brief(value)}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise fail(f"must be a number of seconds from {low:g} to {high:.0f}, got {brief(value)}")
     return float(value)
 
 

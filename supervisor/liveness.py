@@ -17,7 +17,7 @@ clock, so comparing them is safe.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -35,6 +35,7 @@ class Heartbeat:
     running: dict[str, int]  # job id -> attempt, every run the worker holds
     capacity: dict[str, Any]
     allocated: dict[str, Any]
+    kept: list[str] = field(default_factory=list)  # of ``running``: kept, not yet started
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +45,7 @@ class Heartbeat:
             "running": self.running,
             "capacity": self.capacity,
             "allocated": self.allocated,
+            "kept": self.kept,
         }
 
     @classmethod
@@ -55,6 +57,7 @@ class Heartbeat:
             running={str(k): int(v) for k, v in dict(doc["running"]).items()},
             capacity=dict(doc.get("capacity", {})),
             allocated=dict(doc.get("allocated", {})),
+            kept=[str(job_id) for job_id in doc.get("kept", [])],
         )
 
 

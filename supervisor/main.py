@@ -170,7 +170,11 @@ class Supervisor:
             self.stop_signal = signal.SIGUSR1
 
     def _shutdown(self) -> None:
-        running = [j for j in self.store.active() if self.store.outcome(j) is None]
+        running = [
+            j
+            for j in self.store.active()
+            if self.store.outcome(j) is None and not self.store.kept(j)
+        ]
         log.info(
             "worker %s: stopping on %s; %d job(s) left running for adoption",
             self.worker_id,
@@ -222,6 +226,7 @@ class Supervisor:
             window=self.config.broker.prefetch,
             heartbeat_interval=self.config.worker.heartbeat_interval,
             worker_timeout=self.config.worker.worker_timeout,
+            rules=self.config.placement,
         )
         consumer = Consumer(
             self.broker_url, self.worker_id, self.ledger, self.store, child_end, settings
@@ -251,6 +256,8 @@ class Supervisor:
         for job_id in self.store.active():
             if not self.store.claimed(job_id) or self.store.outcome(job_id) is not None:
                 continue  # never ours (the consumer forgets it), or over (sync reports it)
+            if self.store.kept(job_id) and not self.store.revoked(job_id):
+                continue  # waiting for room, not started: the consumer holds it in line
             if self.store.revoked(job_id):
                 self._drop_revoked(job_id)
                 continue
@@ -269,6 +276,8 @@ class Supervisor:
                 self._drop_revoked(job_id)
             elif self.store.outcome(job_id) is not None:
                 self._send_consumer("ended", job_id)
+            elif self.store.kept(job_id):
+                continue  # waiting for room: the consumer starts it when it fits
             elif ("monitor", job_id) not in self.restart_due:
                 # Booked already if adopted at start-up; adopt() is idempotent.
                 self.ledger.adopt(job_id, self.store.job(job_id).resources)

@@ -1,9 +1,10 @@
 """Which waiting jobs a worker starts now, keeps, or gives back. Pure: no I/O, no clock.
 
 The consumer calls ``place`` about every 0.2 s with what it can see: its
-capacity, what is free, how many more jobs it may run, and the jobs it holds
-but has not started (its window: at most ``prefetch`` of them). It starts
-``start`` in order and hands ``give_back`` to the queue, whose BACK they join
+capacity, what is free, how many more jobs it may run, the jobs it holds but
+has not started (its window: at most ``prefetch`` of them, besides those it
+kept), and the running jobs' places in line. It starts ``start`` in order,
+claims ``keep``, and hands ``give_back`` to the queue, whose BACK they join
 (RabbitMQ 3.10 quorum queues). It knows no runtimes. jobq-sim
 (supervisor/simulator.py) replays a workload through the same function, and
 through the two baselines below; docs/placement.md has the figures.
@@ -11,22 +12,29 @@ through the two baselines below; docs/placement.md has the figures.
 ``place`` (ours):
 
 1. Line order: higher priority first, then the oldest submit time. In that
-   order every held job that fits what is free starts, until the first that
-   does not: the head of the line. So among jobs of one priority the oldest
-   that fits runs first, and a job passed over stays held, in its place.
-2. The head keeps its place: a job behind it may start (backfill) only if it
-   fits what is free *and* leaves the head room once the jobs running now
-   have ended, i.e. it fits in the capacity left after the head's need and
-   the backfills already started in this call. A job that needs the whole
-   worker therefore waits only for the jobs running when it reached the head.
-   LIMIT (open, docs/placement.md): place() keeps no memory between calls, so
-   a backfilled job is merely "running" at the next call and the room is
-   counted afresh; a head smaller than the worker can still be passed by a
-   steady stream of small jobs.
-3. Give-back rules: a job the worker can never fit goes back after
-   ``rules.give_back_after``, so a bigger worker can take it; any job held
-   ``rules.hold_limit`` goes back, before RabbitMQ's consumer_timeout closes
-   the channel on it.
+   order every held job that can start now (it fits what is free, and a job
+   slot is free) starts, until the first that cannot: the head of the line.
+   So among jobs of one priority the oldest that fits runs first, and a job
+   passed over stays held, in its place.
+2. Backfill: a job behind the head may start if it fits what is free and
+   leaves the head room once the jobs ahead of it have ended: the room is
+   the capacity less the head's need and the backfills started in this call.
+3. Overdue heads cannot starve. A head sent ``rules.overdue_after`` ago or
+   more is overdue, and its room is also less every running job sent after
+   it (or of lower priority), whichever call started it (``running``): so
+   backfills never add up to more than it leaves free, and it starts once
+   the jobs ahead of it end, however many small jobs keep coming. A head not
+   yet overdue is passed more freely, which keeps small jobs flowing: making
+   every head wait so costs more in mean wait than it saves (docs/placement.md
+   has the figures).
+4. Give-back rules: a job the worker can never fit goes back after
+   ``rules.give_back_after``, so a bigger worker can take it. A job held
+   ``rules.hold_limit`` goes back too, before RabbitMQ's consumer_timeout
+   closes the channel on it, where another worker may start it sooner; all
+   but an overdue head, which is *kept* instead (``Decision.keep``): the
+   consumer claims it as it would a started run, so it no longer counts
+   against the consumer_timeout or the prefetch window, and it stays at the
+   head here rather than going to the back of the queue.
 
 Why it beats the two obvious consumers: ``head_of_line`` leaves everything
 behind a large job idle; ``greedy`` lets small jobs take every CPU that frees,
@@ -36,11 +44,11 @@ what the head needs and backfills the rest.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter
 
-from jobq.client.units import Resources
+from jobq.client.units import ZERO, Resources
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,8 @@ class Candidate:
     waited: float  # seconds this worker has held the job
     submitted_at: float  # when it was sent (same clock as ``now``): its place in line
     priority: int = 0  # higher runs first when both fit
+    kept: bool = False  # claimed by this worker while waiting (``Decision.keep``)
+    started_at: float = 0.0  # a running job's start (same clock as ``now``); 0 if unknown
 
 
 @dataclass(frozen=True)
@@ -57,35 +67,44 @@ class Rules:
     # How long a worker holds a job it can never fit before handing it back,
     # so a bigger worker can take it without the job spinning between workers.
     give_back_after: float = 2.0
-    # How long a worker holds any job it has not started before handing it back:
-    # well under RabbitMQ's default consumer_timeout (30 min).
+    # How long a worker holds any job it has not started before handing it back
+    # (or keeping it, if it is the head of the line): well under RabbitMQ's
+    # default consumer_timeout (30 min).
     hold_limit: float = 600.0
+    # How long after it was sent a job is overdue: at the head of a line, an
+    # overdue job is kept past the hold limit, and no job sent after it may
+    # take the room it needs. Until then it is passed like any other, which
+    # keeps small jobs flowing; after, it cannot starve. docs/placement.md.
+    overdue_after: float = 6 * 86400.0
 
 
 @dataclass(frozen=True)
 class Decision:
     start: list[str] = field(default_factory=list)
     give_back: list[str] = field(default_factory=list)
+    keep: list[str] = field(default_factory=list)  # claim it, and go on holding it
 
 
-_BY_AGE = attrgetter("submitted_at", "job_id")
-_BY_PRIORITY = attrgetter("priority")
+def _line_key(candidate: Candidate) -> tuple[int, float, str]:
+    return (-candidate.priority, candidate.submitted_at, candidate.job_id)
 
 
 def in_line(waiting: Sequence[Candidate]) -> list[Candidate]:
     """Higher priority first; among equals, the oldest first (then by id, to be stable)."""
-    line = sorted(waiting, key=_BY_AGE)
-    line.sort(key=_BY_PRIORITY, reverse=True)  # stable: equal priorities stay oldest first
-    return line
+    return sorted(waiting, key=_line_key)
 
 
 def _sort_out(
-    capacity: Resources, waiting: Sequence[Candidate], rules: Rules, decision: Decision
+    capacity: Resources,
+    waiting: Sequence[Candidate],
+    rules: Rules,
+    decision: Decision,
+    hold_limit: float,
 ) -> list[Candidate]:
     """Apply the give-back rules every policy shares; return the jobs kept, in line order."""
     line = []
     for candidate in in_line(waiting):
-        if candidate.waited >= rules.hold_limit:
+        if candidate.waited >= hold_limit and not candidate.kept:
             decision.give_back.append(candidate.job_id)
         elif not candidate.need.fits_in(capacity):
             if candidate.waited >= rules.give_back_after:
@@ -103,25 +122,49 @@ def place(
     waiting: Sequence[Candidate],
     now: float,
     rules: Rules = Rules(),
+    running: Sequence[Candidate] = (),
 ) -> Decision:
     """Start in line order up to the head of the line; backfill only around the head."""
     decision = Decision()
-    room: Resources | None = None  # beside the head, once the running jobs end
-    for candidate in _sort_out(capacity, waiting, rules, decision):
-        if free_slots <= 0:
-            break
-        if room is None and not candidate.need.fits_in(free):
-            room = capacity - candidate.need  # the head of the line
-            continue
-        if room is not None and not candidate.need.fits_in(room):
-            continue
-        if candidate.need.fits_in(free):
+    head: Candidate | None = None
+    room = ZERO  # beside the head, once the jobs ahead of it end
+    for candidate in _sort_out(capacity, waiting, rules, decision, math.inf):
+        can_start = free_slots > 0 and candidate.need.fits_in(free)
+        if head is None and not can_start:
+            head = candidate
+            room = capacity - candidate.need
+            overdue_since = head.submitted_at + rules.overdue_after
+            if now >= overdue_since:
+                room -= _passed_since(head, overdue_since, running)
+        elif can_start and (head is None or candidate.need.fits_in(room)):
             decision.start.append(candidate.job_id)
             free -= candidate.need
             free_slots -= 1
-            if room is not None:
+            if head is not None:
                 room -= candidate.need
+        elif candidate.waited >= rules.hold_limit and not candidate.kept:
+            decision.give_back.append(candidate.job_id)
+    if head is not None and head.waited >= rules.hold_limit and not head.kept:
+        overdue = now - head.submitted_at >= rules.overdue_after
+        (decision.keep if overdue else decision.give_back).append(head.job_id)
     return decision
+
+
+def _passed_since(head: Candidate, since: float, running: Sequence[Candidate]) -> Resources:
+    """What the running jobs that passed ``head`` after ``since`` hold: its backfills.
+
+    Those sent after the head, or of lower priority, and started since it is
+    overdue. Jobs that passed it before will end, and no more may pass it than
+    its room allows, so it starts once they and the jobs ahead of it have ended.
+    """
+    total = ZERO
+    for job in running:
+        behind = job.priority < head.priority or (
+            job.priority == head.priority and job.submitted_at > head.submitted_at
+        )
+        if behind and job.started_at >= since:
+            total += job.need
+    return total
 
 
 def greedy(
@@ -131,6 +174,7 @@ def greedy(
     waiting: Sequence[Candidate],
     now: float,
     rules: Rules = Rules(),
+    running: Sequence[Candidate] = (),
 ) -> Decision:
     """Baseline: start whatever fits, first fit in line order; hold the rest.
 
@@ -138,7 +182,7 @@ def greedy(
     hold limit unless told otherwise, as the issue defines it.
     """
     decision = Decision()
-    for candidate in _sort_out(capacity, waiting, rules, decision):
+    for candidate in _sort_out(capacity, waiting, rules, decision, rules.hold_limit):
         if free_slots > 0 and candidate.need.fits_in(free):
             decision.start.append(candidate.job_id)
             free -= candidate.need
@@ -153,6 +197,7 @@ def head_of_line(
     waiting: Sequence[Candidate],
     now: float,
     rules: Rules = Rules(),
+    running: Sequence[Candidate] = (),
 ) -> Decision:
     """Baseline: take the next job and wait until it fits.
 
@@ -161,7 +206,7 @@ def head_of_line(
     given back after ``rules.give_back_after``, or it would block forever.
     """
     decision = Decision()
-    for candidate in _sort_out(capacity, waiting, rules, decision):
+    for candidate in _sort_out(capacity, waiting, rules, decision, rules.hold_limit):
         if free_slots <= 0 or not candidate.need.fits_in(free):
             break
         decision.start.append(candidate.job_id)

@@ -11,8 +11,10 @@ It has the real system's limits and no more knowledge than it:
   ``give_back_after`` or ``hold_limit``). With ``decision_latency`` it looks
   that long after the change instead, as the real consumer polls.
 - The policy sees what the consumer passes to ``place()``: capacity, what is
-  free, free job slots, and the held jobs' needs, held time, submit time and
-  priority. Never a runtime.
+  free, free job slots, the held jobs' needs, held time, submit time, priority
+  and whether it kept them, and the running jobs' needs and places in line.
+  Never a runtime. A kept job (claimed while waiting) no longer fills a
+  window slot, as an acknowledged message no longer counts against prefetch.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from dataclasses import dataclass, field
 from jobq.client.units import Resources
 from jobq.supervisor.placement import Candidate, Decision, Rules
 
-Policy = Callable[[Resources, Resources, int, Sequence[Candidate], float, Rules], Decision]
+Policy = Callable[
+    [Resources, Resources, int, Sequence[Candidate], float, Rules, Sequence[Candidate]], Decision
+]
 
 _ARRIVE, _END, _WAKE, _LOOK = 0, 1, 2, 3
 # A simulation that goes this many events without a job starting, ending or
@@ -59,6 +63,7 @@ class Settings:
     rules: Rules = field(default_factory=Rules)
     decision_latency: float = 0.0  # a worker looks this long after a change
     start_overhead: float = 0.0  # booked before the job's runtime begins (container start)
+    end_overhead: float = 0.0  # booked after it ends (outcome recorded, container removed)
     max_jobs: int = 256  # running jobs per worker, as [worker] max_jobs
 
 
@@ -78,15 +83,27 @@ class Outcome:
 
 
 class _Worker:
-    __slots__ = ("capacity", "dirty", "free", "held", "index", "look_at", "running", "wake_at")
+    __slots__ = (
+        "capacity",
+        "dirty",
+        "free",
+        "held",
+        "index",
+        "kept",
+        "look_at",
+        "running",
+        "wake_at",
+    )
 
     def __init__(self, index: int, capacity: Resources) -> None:
         self.index = index
         self.capacity = capacity
         self.free = capacity
-        self.running = 0
+        self.running: dict[str, tuple[SimJob, float]] = {}  # with when it started
         # In delivery order: the job, when it came, and when the rules give it back.
         self.held: dict[str, tuple[SimJob, float, float]] = {}
+        # Held jobs the policy kept (claimed): no longer in the prefetch window.
+        self.kept: set[str] = set()
         self.wake_at = math.inf  # the one timer that counts
         self.look_at = math.inf  # a look already scheduled (decision latency)
         self.dirty = False
@@ -151,7 +168,7 @@ def simulate(
         while queue:
             for step in range(count):
                 worker = pool[(next_rr + step) % count]
-                if len(worker.held) < settings.window:
+                if len(worker.held) - len(worker.kept) < settings.window:
                     job = queue.popleft()
                     worker.held[job.id] = (job, now, deadline(job, now, worker.capacity, rules))
                     next_rr = (worker.index + 1) % count
@@ -165,35 +182,48 @@ def simulate(
         looks += 1
         held = worker.held
         waiting = [
-            Candidate(job_id, job.need, now - received, job.submit, job.priority)
+            Candidate(
+                job_id, job.need, now - received, job.submit, job.priority, job_id in worker.kept
+            )
             for job_id, (job, received, _) in held.items()
+        ]
+        running = [
+            Candidate(job.id, job.need, 0.0, job.submit, job.priority, started_at=started)
+            for job, started in worker.running.values()
         ]
         decision = policy(
             worker.capacity,
             worker.free,
-            settings.max_jobs - worker.running,
+            settings.max_jobs - len(worker.running),
             waiting,
             now,
             rules,
+            running,
         )
         for job_id in decision.start:
             job = held.pop(job_id)[0]
+            worker.kept.discard(job_id)
             free = worker.free - job.need
-            if free.nano_cpus < 0 or free.memory < 0 or worker.running >= settings.max_jobs:
+            if free.nano_cpus < 0 or free.memory < 0 or len(worker.running) >= settings.max_jobs:
                 raise SimulationError(
                     f"policy started job {job.id} ({job.need}) on worker {worker.index} "
-                    f"with only {worker.free} free and {worker.running} running"
+                    f"with only {worker.free} free and {len(worker.running)} running"
                 )
             worker.free = free
-            worker.running += 1
-            end = now + settings.start_overhead + job.runtime
+            worker.running[job.id] = (job, now)
+            end = now + settings.start_overhead + job.runtime + settings.end_overhead
             runs.append(Run(job, worker.index, now, end))
             heapq.heappush(events, (end, seq, _END, worker.index, job))
             seq += 1
             idle_events = 0
         for job_id in decision.give_back:
             queue.append(held.pop(job_id)[0])
+            worker.kept.discard(job_id)
             give_backs += 1
+        for job_id in decision.keep:
+            job, received, _ = held[job_id]
+            held[job_id] = (job, received, math.inf)
+            worker.kept.add(job_id)  # its window slot is free for the next delivery
         wake = min([entry[2] for entry in held.values()], default=math.inf)
         if wake != worker.wake_at:
             worker.wake_at = wake
@@ -229,7 +259,7 @@ def simulate(
                 assert job is not None
                 worker = pool[index]
                 worker.free += job.need
-                worker.running -= 1
+                del worker.running[job.id]
                 mark(worker)
                 idle_events = 0
             elif kind == _WAKE:

@@ -59,9 +59,11 @@ runtime.
 
 Give-back rules: a job a worker can never fit goes back after
 --give-back-after (all three). Ours also gives back any job held --hold-limit,
-as the consumer must to stay clear of RabbitMQ's consumer_timeout; the
-baselines, as the issue defines them, hold a job until it fits, unless
---baseline-hold-limit says otherwise. docs/placement.md shows both.
+as the consumer must to stay clear of RabbitMQ's consumer_timeout, except a
+head of the line sent --overdue-after ago or more, which it keeps (claims)
+and clears room for; the baselines, as the issue defines them, hold a job
+until it fits, unless --baseline-hold-limit says otherwise. docs/placement.md
+shows both.
 
 Reported per policy: makespan (first submit to last end), makespan / lower
 bound, CPU and memory utilisation, mean / p95 / max wait (start - submit),
@@ -99,6 +101,20 @@ def _seconds(text: str) -> float:
     value = float(text)  # accepts "inf"
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text!r}")
+    return value
+
+
+def _duration(text: str) -> float:
+    """Seconds, or a number with a unit of _UNITS: 90, 30m, 150h, 6d."""
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
+    try:
+        value = float(number) * _UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a duration such as 3600, 150h or 6d, got {text!r}"
+        ) from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
     return value
 
 
@@ -186,7 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=Rules().hold_limit,
         metavar="S",
         help="ours gives back any job held S seconds without starting it, as the consumer "
-        "does to stay clear of RabbitMQ's consumer_timeout (default %(default)g)",
+        "does to stay clear of RabbitMQ's consumer_timeout, but for an overdue head, "
+        "which it keeps (default %(default)g)",
+    )
+    parser.add_argument(
+        "--overdue-after",
+        type=_duration,
+        default=Rules().overdue_after,
+        metavar="T",
+        help="ours protects the head of a line once it was sent T ago: seconds, or with "
+        "a unit, e.g. 150h or 6d (default %(default)gs, as [placement] overdue_after)",
     )
     parser.add_argument(
         "--baseline-hold-limit",
@@ -210,7 +235,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         metavar="S",
         help="seconds a started job holds its CPU and memory before its runtime begins "
-        "(a container starts in about 0.4 s). Default 0",
+        "(creating and starting its container). Default 0",
+    )
+    parser.add_argument(
+        "--end-overhead",
+        type=_at_least_zero,
+        default=0.0,
+        metavar="S",
+        help="seconds a job goes on holding its CPU and memory after its runtime ends "
+        "(recording the outcome, removing the container). Default 0",
     )
     parser.add_argument(
         "--max-jobs",
@@ -296,9 +329,11 @@ def settings_for(contender: Contender, args: argparse.Namespace) -> Settings:
         rules=Rules(
             give_back_after=args.give_back_after,
             hold_limit=hold,
+            overdue_after=args.overdue_after,
         ),
         decision_latency=args.decision_latency,
         start_overhead=args.start_overhead,
+        end_overhead=args.end_overhead,
         max_jobs=args.max_jobs,
     )
 
@@ -452,7 +487,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{r.name} {f'{r.hold_limit:g}s' if math.isfinite(r.hold_limit) else 'none'}"
         for r in results
     )
-    print(f"hold limit: {holds}; lower bound {bound / _UNITS[unit]:.1f}{unit}")
+    print(
+        f"hold limit: {holds}; ours' heads overdue after {args.overdue_after:g}s; "
+        f"lower bound {bound / _UNITS[unit]:.1f}{unit}"
+    )
     print()
     print(table(results, unit))
     return 0

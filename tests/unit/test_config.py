@@ -11,6 +11,7 @@ from jobq.client.errors import ConfigError
 from jobq.client.units import NANO, Resources
 from jobq.supervisor import config
 from jobq.supervisor.config import DEFAULT_METRICS_PORT, Host, load, parse
+from jobq.supervisor.placement import Rules
 
 GIB = 1024**3
 MIB = 1024**2
@@ -47,6 +48,7 @@ def test_parse_empty_config_uses_defaults(monkeypatch):
     assert cfg.worker.state_dir == Path("/state/jobq/test-host")
     assert cfg.broker.url is None
     assert cfg.broker.prefetch == 20
+    assert cfg.placement == Rules(give_back_after=2, hold_limit=600, overdue_after=6 * 86400)
     assert cfg.metrics.port == DEFAULT_METRICS_PORT == 9840
     assert cfg.metrics.address == "0.0.0.0"
 
@@ -93,6 +95,7 @@ def test_parse_every_key():
                 "max_jobs": 10,
             },
             "broker": {"url": "amqps://u:p@mq.example:5671/%2F", "prefetch": 5},
+            "placement": {"hold_limit": 90, "overdue_after": 0},
             "metrics": {"port": 9999, "address": "127.0.0.1"},
         }
     )
@@ -102,6 +105,7 @@ def test_parse_every_key():
     assert cfg.worker.max_jobs == 10
     assert cfg.broker.url == "amqps://u:p@mq.example:5671/%2F"
     assert cfg.broker.prefetch == 5
+    assert (cfg.placement.hold_limit, cfg.placement.overdue_after) == (90, 0)
     assert cfg.metrics.port == 9999
     assert cfg.metrics.address == "127.0.0.1"
 
@@ -275,6 +279,20 @@ def test_parse_rejects_bad_prefetch(prefetch):
     message = error({"broker": {"prefetch": prefetch}})
     assert message.startswith("etc/worker.toml: [broker] prefetch: ")
     assert "1 to 2000" in message
+
+
+@pytest.mark.parametrize("hold_limit", [0, -1, "600", True, 86401])
+def test_parse_rejects_bad_hold_limit(hold_limit):
+    message = error({"placement": {"hold_limit": hold_limit}})
+    assert message.startswith("etc/worker.toml: [placement] hold_limit: ")
+    assert "number of seconds from 0.1 to 86400" in message
+
+
+@pytest.mark.parametrize("overdue_after", [-1, "1d", False, 366 * 86400])
+def test_parse_rejects_bad_overdue_after(overdue_after):
+    message = error({"placement": {"overdue_after": overdue_after}})
+    assert message.startswith("etc/worker.toml: [placement] overdue_after: ")
+    assert "number of seconds from 0 to 31536000" in message
 
 
 @pytest.mark.parametrize("prefetch", [1, 2000])

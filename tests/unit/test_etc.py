@@ -21,6 +21,7 @@ from jobq.client.units import NANO, Resources
 from jobq.supervisor.config import DEFAULT_METRICS_PORT, Host, load
 from jobq.supervisor.ledger import Ledger
 from jobq.supervisor.metrics import Metrics
+from jobq.supervisor.placement import Rules
 
 ETC = Path(__file__).resolve().parents[2] / "etc"
 DASHBOARD = ETC / "grafana-dashboard.json"
@@ -249,7 +250,8 @@ def test_prometheus_config_scrapes_the_metrics_path():
 
 
 def test_prometheus_config_is_yaml():
-    yaml = pytest.importorskip("yaml")
+    import yaml  # the [test] extra installs it
+
     doc = yaml.safe_load(PROMETHEUS.read_text())
     (job,) = [job for job in doc["scrape_configs"] if job["job_name"] == "jobq"]
     assert job["metrics_path"] == "/metrics"
@@ -293,3 +295,16 @@ def test_sample_worker_config_loads():
     assert config.worker.capacity == Resources(2 * NANO, GIB)
     # The port etc/prometheus.yml scrapes for worker-1.
     assert config.metrics.port == DEFAULT_METRICS_PORT
+
+
+def test_sample_worker_config_shows_the_real_defaults(tmp_path):
+    # Every commented-out "# key = value" line, switched on, must change nothing.
+    text = re.sub(r"(?m)^# ([a-z_]+ = )", r"\1", WORKER_TOML.read_text())
+    switched_on = tmp_path / "worker.toml"
+    switched_on.write_text(text)
+    host = Host(nano_cpus=64 * NANO, memory=256 * GIB)
+    plain, explicit = load(WORKER_TOML, host), load(switched_on, host)
+    assert explicit.placement == plain.placement == Rules()
+    assert explicit.broker.prefetch == plain.broker.prefetch
+    assert explicit.metrics == plain.metrics
+    assert explicit.worker.max_jobs == plain.worker.max_jobs

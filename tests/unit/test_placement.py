@@ -7,7 +7,8 @@ from jobq.supervisor.placement import Candidate, Decision, Rules, greedy, head_o
 
 GIB = 1024**3
 CAPACITY = Resources(4 * NANO, 4 * GIB)
-RULES = Rules(give_back_after=30.0, hold_limit=600.0)
+RULES = Rules(give_back_after=30.0, hold_limit=600.0, overdue_after=500.0)
+NOW = 1000.0  # so a job sent at 500 or before is overdue
 
 
 def job(
@@ -17,6 +18,7 @@ def job(
     submitted_at: float = 0.0,
     waited: float = 0.0,
     priority: int = 0,
+    started_at: float = 0.0,
 ) -> Candidate:
     return Candidate(
         job_id,
@@ -24,11 +26,12 @@ def job(
         waited=waited,
         submitted_at=submitted_at,
         priority=priority,
+        started_at=started_at,
     )
 
 
 def run(policy, waiting, free=CAPACITY, free_slots=100) -> Decision:
-    return policy(CAPACITY, free, free_slots, waiting, now=1000.0, rules=RULES)
+    return policy(CAPACITY, free, free_slots, waiting, now=NOW, rules=RULES)
 
 
 def test_place_starts_everything_that_fits_in_line_order():
@@ -82,8 +85,86 @@ def test_place_gives_back_what_can_never_fit_after_the_delay():
     assert run(place, [job("huge", 8, waited=RULES.give_back_after)]).give_back == ["huge"]
 
 
-def test_place_gives_back_anything_held_past_the_hold_limit():
-    assert run(place, [job("old", 1, waited=RULES.hold_limit)]).give_back == ["old"]
+def test_place_gives_back_a_job_held_past_the_hold_limit_but_keeps_an_overdue_head():
+    free = Resources(1 * NANO, 4 * GIB)
+    waiting = [
+        job("head", 3, submitted_at=1, waited=RULES.hold_limit),
+        job("behind", 2, submitted_at=2, waited=RULES.hold_limit),
+        job("fresh", 2, submitted_at=3, waited=RULES.hold_limit - 1),
+    ]
+    decision = run(place, waiting, free=free)
+    assert decision == Decision(start=[], give_back=["behind"], keep=["head"])
+
+
+def test_place_gives_back_a_head_not_yet_overdue_at_the_hold_limit():
+    free = Resources(1 * NANO, 4 * GIB)
+    recent = NOW - RULES.overdue_after + 1
+    waiting = [job("head", 3, submitted_at=recent, waited=RULES.hold_limit)]
+    assert run(place, waiting, free=free) == Decision(give_back=["head"])
+
+
+def test_place_keeps_the_head_once_and_never_gives_a_kept_job_back():
+    free = Resources(1 * NANO, 4 * GIB)
+    head = job("head", 3, submitted_at=1, waited=RULES.hold_limit - 1)
+    assert run(place, [head], free=free) == Decision()
+    kept = Candidate("head", head.need, waited=10 * RULES.hold_limit, submitted_at=1, kept=True)
+    assert run(place, [kept], free=free) == Decision()
+    assert run(place, [kept]).start == ["head"]
+
+
+def test_place_starts_a_job_that_fits_however_long_it_was_held():
+    assert run(place, [job("old", 1, waited=RULES.hold_limit)]).start == ["old"]
+
+
+def test_place_counts_running_backfills_against_the_room_of_a_head_smaller_than_the_worker():
+    # The stateless flaw, fixed: 2-CPU head on a 4-CPU worker, 1-CPU jobs streaming in.
+    # Call after call, backfills started since the head is overdue (501) fill its room.
+    head = job("head", 2, submitted_at=1)
+    older = [job("older0", 1, submitted_at=0), job("older1", 1, submitted_at=0.5)]
+    running = [*older, job("backfill0", 1, submitted_at=2, started_at=600)]  # 3 of 4 CPUs
+    free = Resources(1 * NANO, 4 * GIB)
+
+    def decide(waiting, running, free):
+        return place(CAPACITY, free, 100, waiting, now=NOW, rules=RULES, running=running)
+
+    # Two CPUs are beside the head; backfill0 holds one, so one more may start...
+    first = decide([head, job("backfill1", 1, submitted_at=3)], running, free)
+    assert first.start == ["backfill1"]
+    running.append(job("backfill1", 1, submitted_at=3, started_at=NOW))
+    # ...and then no more, whatever ends: an older job ends, a new small one comes.
+    running.remove(older[0])
+    free = Resources(1 * NANO, 4 * GIB)
+    assert decide([head, job("backfill2", 1, submitted_at=4)], running, free).start == []
+    running.remove(older[1])
+    free = Resources(2 * NANO, 4 * GIB)
+    assert decide([head, job("backfill2", 1, submitted_at=4)], running, free).start == ["head"]
+
+
+def test_place_counts_running_backfills_only_against_an_overdue_head():
+    def decide(sent_at, backfill_started_at=NOW):
+        head = job("head", 2, submitted_at=sent_at)
+        backfill = job("backfill0", 2, submitted_at=sent_at + 1, started_at=backfill_started_at)
+        running = [job("older", 1, submitted_at=0), backfill]
+        free = Resources(1 * NANO, 4 * GIB)
+        later = job("later", 1, submitted_at=sent_at + 2)
+        return place(CAPACITY, free, 100, [head, later], NOW, RULES, running).start
+
+    overdue_now = NOW - RULES.overdue_after
+    assert decide(sent_at=overdue_now + 1) == ["later"]  # not overdue: passed freely
+    assert decide(sent_at=overdue_now) == []  # backfill0 passed it once overdue: its room
+    # backfill0 passed it before it was overdue: it will end, and takes none of the room.
+    assert decide(sent_at=overdue_now, backfill_started_at=overdue_now - 1) == ["later"]
+
+
+def test_place_lets_running_jobs_ahead_of_the_head_take_no_room():
+    # Jobs older than the head end before it needs their CPUs: backfill around them.
+    head = job("head", 3, submitted_at=5)
+    running = [job("older", 2, submitted_at=1)]
+    free = Resources(2 * NANO, 4 * GIB)
+    decision = place(
+        CAPACITY, free, 100, [head, job("small", 1, submitted_at=6)], NOW, RULES, running
+    )
+    assert decision.start == ["small"]
 
 
 def test_place_respects_free_slots():

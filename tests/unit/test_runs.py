@@ -257,3 +257,15 @@ def test_runstore_output_tail_invalid_utf8_is_replaced(store):
     text, size = store.output_tail("job-1")
     assert size == 9
     assert text == "ok \ufffd\ufffd end"
+
+
+def test_runstore_kept_marks_a_claimed_run_that_waits_until_it_starts(store):
+    store.accept(make_job())
+    assert not store.kept("job-1")
+    store.mark_kept("job-1")
+    store.mark_claimed("job-1")
+    assert store.kept("job-1") and store.claimed("job-1")
+    assert store.held() == {"job-1": 1}  # announced in heartbeats like a running job
+    store.unmark_kept("job-1")
+    assert not store.kept("job-1") and store.claimed("job-1")
+    store.unmark_kept("job-1")  # twice is harmless (a restart between the two steps)

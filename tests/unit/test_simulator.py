@@ -85,10 +85,11 @@ def test_sim_a_job_no_worker_here_fits_travels_round_robin_to_one_that_does():
 def test_sim_a_job_given_back_goes_to_the_back_of_the_queue():
     seen: list[tuple[float, list[str]]] = []
 
-    def watching(capacity, free, free_slots, waiting, now, rules) -> Decision:
+    def watching(capacity, free, free_slots, waiting, now, rules, running) -> Decision:
         seen.append((now, sorted(c.job_id for c in waiting)))
-        return place(capacity, free, free_slots, waiting, now, rules)
+        return greedy(capacity, free, free_slots, waiting, now, rules, running)
 
+    # Greedy gives back all it held too long (ours keeps its head: the next test).
     # One 2-CPU worker, window 1, hold limit 4 s. a runs 0-10; b waits, held.
     # c arrives at 1 and queues. At 4 b goes back BEHIND c: c is delivered
     # next; at 8 c goes back behind b. At 10 a ends: b starts, then c.
@@ -108,11 +109,23 @@ def test_sim_a_job_given_back_goes_to_the_back_of_the_queue():
     assert [(r.job.id, r.start) for r in outcome.runs] == [("a", 0), ("b", 10), ("c", 11)]
 
 
-def test_sim_decision_latency_and_start_overhead():
-    settings = Settings(decision_latency=0.2, start_overhead=0.4)
+def test_sim_place_keeps_its_head_past_the_hold_limit_and_takes_more_jobs_beside_it():
+    # a runs 0-10 on 2 CPUs; b (2 CPUs) is the head from 0, overdue from 3. At 4 it is
+    # kept, not given back: it leaves the window, so c is delivered, and b starts the
+    # moment a ends.
+    jobs = [sim_job("a", 0, 10, 2), sim_job("b", 0, 1, 2), sim_job("c", 1, 1, 1)]
+    settings = Settings(window=1, rules=Rules(hold_limit=4, overdue_after=3))
+    outcome = simulate(jobs, [worker(2)], place, settings)
+    starts = {r.job.id: r.start for r in outcome.runs}
+    assert starts == {"a": 0, "b": 10, "c": 11}
+    assert outcome.give_backs == 1  # c, held 4 s beside the kept head (4-8), then back
+
+
+def test_sim_decision_latency_and_overheads():
+    settings = Settings(decision_latency=0.2, start_overhead=0.4, end_overhead=0.3)
     outcome = simulate([sim_job("a", 0, 10, 1)], [worker(1)], place, settings)
     (run,) = outcome.runs
-    assert (run.start, run.end) == (pytest.approx(0.2), pytest.approx(10.6))
+    assert (run.start, run.end) == (pytest.approx(0.2), pytest.approx(10.9))
 
 
 def test_sim_free_slots_are_the_worker_max_jobs():
@@ -170,7 +183,7 @@ def test_sim_no_policy_ever_overruns_a_worker():
 
 
 def test_sim_stops_a_policy_that_overruns_a_worker():
-    def reckless(capacity, free, free_slots, waiting, now, rules) -> Decision:
+    def reckless(capacity, free, free_slots, waiting, now, rules, running) -> Decision:
         return Decision([c.job_id for c in waiting], [])
 
     jobs = [sim_job("a", 0, 10, 1), sim_job("b", 0, 10, 1)]
