@@ -399,7 +399,10 @@ class Consumer:
             need,
             self.ledger.capacity,
         )
-        self.jobs.basic_nack(held.tag, requeue=True)
+        if held.kept:  # e.g. the worker was made smaller since it kept the job
+            self._hand_back(held, topology.JOBS_QUEUE)
+        else:
+            self.jobs.basic_nack(held.tag, requeue=True)
 
     def _nobody_fits(self, job: Job, now: float) -> bool:
         if not self.liveness.listened_long_enough(now, self.settings.heartbeat_interval):
@@ -415,10 +418,13 @@ class Consumer:
             f"no live worker can fit it (it needs {job.resources}; "
             f"{workers.largest(live)}); it waits until one that fits joins"
         )
-        props = job_properties(job, held.attempt)
-        props.headers[topology.REASON_HEADER] = reason
-        self.outbox.publish("", topology.UNSCHEDULABLE_QUEUE, job.encode(), props=props)
-        self.jobs.basic_ack(held.tag)
+        if held.kept:
+            self._hand_back(held, topology.UNSCHEDULABLE_QUEUE, reason)
+        else:
+            props = job_properties(job, held.attempt)
+            props.headers[topology.REASON_HEADER] = reason
+            self.outbox.publish("", topology.UNSCHEDULABLE_QUEUE, job.encode(), props=props)
+            self.jobs.basic_ack(held.tag)
         self.outbox.event(job.id, "unschedulable", {"reason": reason})
         self._tell_parent("parked", job.id)
         log.warning("job %s: unschedulable: %s", job.id, reason)
@@ -434,7 +440,11 @@ class Consumer:
             return  # the same id still holds a slot (an earlier run ending)
         self.poison.hold(held.key)
         if held.kept:
-            self.store.unmark_kept(job.id)  # claimed already, when it was kept
+            try:
+                self.store.unmark_kept(job.id)  # claimed already, when it was kept
+            except BaseException:
+                self.ledger.release(job.id)  # still kept: booked by the next start
+                raise
         else:
             self._claim(job, held.attempt)
             self.jobs.basic_ack(held.tag)
@@ -489,20 +499,35 @@ class Consumer:
         for job_id in self.store.active():
             if job_id in self.waiting or not self.store.kept(job_id):
                 continue
-            if self.store.claimed(job_id) and not self.store.revoked(job_id):
-                attempt = self.store.attempt(job_id)
-                self.waiting[job_id] = Held(self.store.job(job_id), None, f"kept {job_id}", attempt)
+            if not self.store.claimed(job_id) or self.store.revoked(job_id):
+                continue  # forgotten by _discard_unclaimed, or by the parent
+            # A consumer that died inside _start may have booked it: start afresh.
+            self.ledger.release(job_id)
+            held = Held(self.store.job(job_id), None, f"kept {job_id}", self.store.attempt(job_id))
+            if self.store.handing_back(job_id):
+                # It died handing the job back: finish that. The queue may now hold
+                # two copies; a worker that sees another run it drops its own.
+                self._hand_back(held, topology.JOBS_QUEUE)
+            else:
+                self.waiting[job_id] = held
 
     def _hand_back_kept(self) -> None:
-        """Put the kept jobs back on the jobs queue (confirmed), then forget them: draining."""
-        for job_id, held in list(self.waiting.items()):
-            if held.kept:
-                job = held.job
-                props = job_properties(job, held.attempt)
-                self.outbox.publish("", topology.JOBS_QUEUE, job.encode(), props=props)
-                self.store.forget(job_id)
-                del self.waiting[job_id]
-                log.info("job %s: kept job handed back to the queue (draining)", job_id)
+        """Put the kept jobs back on the jobs queue: draining."""
+        for held in [held for held in self.waiting.values() if held.kept]:
+            self._hand_back(held, topology.JOBS_QUEUE)
+
+    def _hand_back(self, held: Held, queue: str, reason: str | None = None) -> None:
+        """Publish a kept job to ``queue`` (confirmed), then forget it; its claim lapses."""
+        job = held.job
+        self.store.mark_handing_back(job.id)
+        props = job_properties(job, held.attempt)
+        if reason is not None:
+            props.headers[topology.REASON_HEADER] = reason
+        self.outbox.publish("", queue, job.encode(), props=props)
+        self.store.forget(job.id)
+        self.waiting.pop(job.id, None)
+        self.next_beat = 0.0  # tell the others at once that it is no longer ours
+        log.info("job %s: kept job handed back to %s", job.id, queue)
 
     def _discard_unclaimed(self) -> None:
         """Runs recorded but never claimed: their messages went back to the queue. Forget them."""

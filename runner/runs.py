@@ -7,6 +7,8 @@
     <state_dir>/runs/<job id>/kept          present while a claimed run waits for room: the
                                             head of the line, kept here (placement's
                                             Decision.keep); removed as its container starts
+    <state_dir>/runs/<job id>/handing-back  present once a kept run is being put back on the
+                                            queue; the run is forgotten when that is confirmed
     <state_dir>/runs/<job id>/outcome.json  how it ended, written once the container has exited
     <state_dir>/runs/<job id>/revoked       present once the job was requeued away from us
     <state_dir>/runs/<job id>/cancelled     present once someone cancelled the job
@@ -68,6 +70,12 @@ class RunStore:
 
     def kept(self, job_id: str) -> bool:
         return (self.runs_dir / job_id / "kept").exists()
+
+    def mark_handing_back(self, job_id: str) -> None:
+        _write_atomic(self.runs_dir / job_id / "handing-back", b"")
+
+    def handing_back(self, job_id: str) -> bool:
+        return (self.runs_dir / job_id / "handing-back").exists()
 
     def unmark_kept(self, job_id: str) -> None:
         """The kept run starts now: from here on it is an ordinary claimed run."""

@@ -119,9 +119,15 @@ class Liveness:
         return [s.beat for s in self._seen.values() if self.alive(s.beat.worker, now)]
 
     def runner_of(self, job_id: str, attempt: int, now: float) -> str | None:
-        """Another live worker already running this job at this attempt or later, if any."""
+        """Another live worker already running this job at this attempt or later, if any.
+
+        A job another worker only keeps (claimed, not started) does not count: it
+        may be handing it back, and the copy it hands back must run.
+        """
         for beat in self.live_workers(now):
-            if beat.worker != self.me and beat.running.get(job_id, 0) >= attempt:
+            if beat.worker == self.me or job_id in beat.kept:
+                continue
+            if beat.running.get(job_id, 0) >= attempt:
                 return beat.worker
         return None
 

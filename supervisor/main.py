@@ -231,6 +231,7 @@ class Supervisor:
         consumer = Consumer(
             self.broker_url, self.worker_id, self.ledger, self.store, child_end, settings
         )
+        consumer.draining = self.draining  # before it consumes anything
         process = self._fork("consumer", None, consumer.run)
         child_end.close()
         self.consumer_pipe = parent_end

@@ -113,7 +113,7 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"must be a duration such as 3600, 150h or 6d, got {text!r}"
         ) from None
-    if not (math.isfinite(value) and value >= 0):
+    if not value >= 0:  # inf is allowed: never overdue
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
     return value
 
@@ -211,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=Rules().overdue_after,
         metavar="T",
         help="ours protects the head of a line once it was sent T ago: seconds, or with "
-        "a unit, e.g. 150h or 6d (default %(default)gs, as [placement] overdue_after)",
+        "a unit, e.g. 150h or 6d; inf never (default %(default)gs, as [placement] "
+        "overdue_after)",
     )
     parser.add_argument(
         "--baseline-hold-limit",

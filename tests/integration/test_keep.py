@@ -91,10 +91,11 @@ def test_a_draining_worker_hands_its_kept_job_to_another(
 ):
     draining, _blocker, head = keep_a_head(cluster, blocker_seconds=15)
     other = cluster.worker(cpu=2, memory="256m", name="other")
+    time.sleep(6)  # a heartbeat from `draining` that lists the job (as kept) reaches `other`
 
     draining.process.send_signal(signal.SIGUSR1)
 
-    draining.wait_for_log(f"job {head['id']}: kept job handed back to the queue", timeout=20)
+    draining.wait_for_log(f"job {head['id']}: kept job handed back to jobq.jobs", timeout=20)
     (outcome,) = outcomes.wait_for(1, timeout=30)[:1]
     assert outcome.job_id == head["id"]
     assert outcome.worker == other.id  # long before the blocker's 15 s are up

@@ -92,6 +92,22 @@ def test_runner_of_finds_another_live_worker_at_this_attempt_or_later():
     assert live.runner_of("j1", attempt=1, now=100) is None, "a is dead by then"
 
 
+def test_runner_of_ignores_a_job_another_worker_only_keeps():
+    # A kept job may be on its way back to the queue (drain): that copy must run.
+    live = Liveness("me", now=0)
+    kept = beat("a", 1, {"j1": 1, "j2": 1})
+    live.heard(Heartbeat(**{**kept.__dict__, "kept": ["j1"]}), now=0)
+    assert live.runner_of("j1", attempt=1, now=1) is None
+    assert live.runner_of("j2", attempt=1, now=1) == "a"
+
+
+def test_a_heartbeat_round_trips_its_kept_jobs():
+    sent = Heartbeat("a", 1.0, 10, {"j1": 1}, {}, {}, kept=["j1"])
+    assert Heartbeat.from_dict(sent.to_dict()) == sent
+    older = {k: v for k, v in sent.to_dict().items() if k != "kept"}  # from before kept
+    assert Heartbeat.from_dict(older).kept == []
+
+
 def test_the_sweeper_is_the_live_worker_with_the_smallest_id():
     live = Liveness("m", now=0)
     assert live.is_sweeper(now=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 
 import pytest
@@ -18,7 +19,7 @@ from jobq.supervisor.sim_engine import (
 )
 from jobq.supervisor.sim_metrics import lower_bound, measure, percentile
 from jobq.supervisor.sim_workload import DEFAULT_MEMORY_PER_CPU, arrange, read_jsonl, read_swf
-from jobq.supervisor.simulator import main, prepare
+from jobq.supervisor.simulator import build_parser, main, prepare
 
 GIB = 1024**3
 MIB = 1024**2
@@ -341,3 +342,18 @@ def test_main_explains_a_bad_worker(capsys):
     with pytest.raises(SystemExit):
         main(["x.swf", "--worker", "lots"])
     assert "CPU:MEMORY" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90", 90), ("30m", 1800), ("150h", 540000), ("6d", 518400)]
+)
+def test_main_reads_overdue_after_with_a_unit(text, seconds):
+    assert build_parser().parse_args(["x.swf", "--overdue-after", text]).overdue_after == seconds
+    assert build_parser().parse_args(["x.swf", "--overdue-after", "inf"]).overdue_after == math.inf
+
+
+@pytest.mark.parametrize("text", ["-1", "6 days", "h", "1w"])
+def test_main_explains_a_bad_overdue_after(text, capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["x.swf", "--overdue-after", text])
+    assert "--overdue-after" in capsys.readouterr().err
