@@ -37,7 +37,7 @@ from jobq.client.outcome import Outcome, Status
 from jobq.client.publish import job_properties
 from jobq.client.units import NANO, Resources
 from jobq.supervisor.ledger import Ledger
-from jobq.supervisor.liveness import Claim, Heartbeat, Liveness
+from jobq.supervisor.liveness import Claim, Heartbeat, Liveness, Release
 from jobq.supervisor.placement import Candidate, Rules, place
 
 from .cancels import Cancellations
@@ -307,6 +307,7 @@ class Consumer:
             del self.waiting[job_id]
             self._report_cancelled_waiting(held.job, held.attempt)
             if held.kept:
+                self._release_claim(job_id, held.attempt)
                 self.store.forget(job_id)
             else:
                 self.jobs.basic_ack(held.tag)
@@ -476,6 +477,10 @@ class Consumer:
         self.outbox.publish("", topology.CLAIMS_QUEUE, claim.to_dict())
         self.store.mark_claimed(job.id)
 
+    def _release_claim(self, job_id: str, attempt: int) -> None:
+        release = Release(job_id, self.worker_id, attempt, time.time())
+        self.outbox.publish("", topology.CLAIMS_QUEUE, release.to_dict())
+
     def _keep(self, held: Held) -> None:
         """Claim the head of the line while it waits for room, and go on holding it.
 
@@ -524,6 +529,7 @@ class Consumer:
         if reason is not None:
             props.headers[topology.REASON_HEADER] = reason
         self.outbox.publish("", queue, job.encode(), props=props)
+        self._release_claim(job.id, held.attempt)
         self.store.forget(job.id)
         self.waiting.pop(job.id, None)
         self.next_beat = 0.0  # tell the others at once that it is no longer ours
@@ -544,11 +550,12 @@ class Consumer:
     # -- reporting -------------------------------------------------------
 
     def _report(self, job_id: str) -> None:
-        """Publish a recorded outcome (confirmed), then forget the run."""
+        """Publish a recorded outcome (confirmed), release the claim, then forget the run."""
         outcome = self.store.outcome(job_id)
         if outcome is not None and not self.store.revoked(job_id):
             self.output.finish(job_id)
             self.outbox.event(job_id, "outcome", {"outcome": outcome.to_dict()})
+            self._release_claim(job_id, self.store.attempt(job_id))
             log.info("job %s: outcome reported", job_id)
         self.store.forget(job_id)
         self.ended.discard(job_id)

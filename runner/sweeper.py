@@ -1,9 +1,11 @@
 """The claims sweep: putting back on the queue the jobs of workers that are gone.
 
-One claim message per started run sits on the claims queue. The live
-supervisor with the smallest id sweeps it every heartbeat: it takes each claim
-once and asks ``Liveness`` for a verdict. A kept claim goes back to the queue
-(to its end, so the next one comes up); a finished run's claim is dropped;
+One claim message per started run sits on the claims queue, and one release
+message per run that is over. The live supervisor with the smallest id sweeps
+it every heartbeat: it takes each message once, drops every claim that has a
+release (and the release), and asks ``Liveness`` for a verdict on the rest. A
+kept claim goes back to the queue (to its end, so the next one comes up); a
+finished run's claim is dropped;
 the claim of a worker silent past its timeout is turned back into a job
 message, and the worker is told (in its inbox, for when it returns) that the
 run is no longer its own.
@@ -24,12 +26,13 @@ from jobq.client import topology
 from jobq.client.errors import InvalidJob
 from jobq.client.job import decode
 from jobq.client.publish import job_properties
-from jobq.supervisor.liveness import Claim, Liveness, Verdict
+from jobq.supervisor.liveness import Claim, Liveness, Release, Verdict
 
 log = logging.getLogger("jobq.sweeper")
 
 Publish = Callable[..., None]
 PARKED_LOOK_SECONDS = 60.0
+RELEASE_KEPT_SECONDS = 600.0
 
 
 class Sweeper:
@@ -45,11 +48,12 @@ class Sweeper:
 
     def sweep(self, now: float) -> dict[Verdict, int]:
         counts = dict.fromkeys(Verdict, 0)
-        for method, _properties, body in self._each_message(topology.CLAIMS_QUEUE):
-            try:
-                claim = Claim.from_dict(json.loads(body))
-            except (ValueError, KeyError, TypeError) as exc:
-                log.error("dropped an unreadable claim: %r", exc)
+        claims, releases = self._read_claims()
+        released = {release.key for _, release in releases}
+        for method, claim in claims:
+            if claim.key in released:
+                released.discard(claim.key)
+                counts[Verdict.DROP] += 1
                 self.channel.basic_ack(method.delivery_tag)
                 continue
             verdict = self.liveness.verdict(claim, now)
@@ -60,8 +64,31 @@ class Sweeper:
             if verdict is Verdict.REQUEUE:
                 self._requeue(claim)
             self.channel.basic_ack(method.delivery_tag)
+        for method, release in releases:
+            # One whose claim this pass did not see (in another sweeper's hands a
+            # moment, or already dropped) waits for a later pass, for a while.
+            fresh = time.time() - release.at < RELEASE_KEPT_SECONDS
+            if release.key in released and fresh:
+                self.channel.basic_nack(method.delivery_tag, requeue=True)
+            else:
+                self.channel.basic_ack(method.delivery_tag)
         self._release_parked(now)
         return counts
+
+    def _read_claims(self) -> tuple[list[tuple[Any, Claim]], list[tuple[Any, Release]]]:
+        """Every message on the claims queue once, as claims and releases."""
+        claims, releases = [], []
+        for method, _properties, body in self._each_message(topology.CLAIMS_QUEUE):
+            try:
+                doc = json.loads(body)
+                if doc.get("release"):
+                    releases.append((method, Release.from_dict(doc)))
+                else:
+                    claims.append((method, Claim.from_dict(doc)))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                log.error("dropped an unreadable claim: %r", exc)
+                self.channel.basic_ack(method.delivery_tag)
+        return claims, releases
 
     def _each_message(self, queue: str) -> Iterator[tuple[Any, Any, bytes]]:
         """Each message on ``queue`` once: those put back go to its end, after the last one."""

@@ -62,6 +62,38 @@ class Heartbeat:
 
 
 @dataclass(frozen=True)
+class Release:
+    """A run is over (reported, or a kept job handed back): the sweeper drops its claim.
+
+    Without it a claim lasts until a sweeper hears a heartbeat that no longer
+    lists the run, and a worker that stops before its next heartbeat, heard
+    by nobody, would have its finished job run again after its timeout.
+    """
+
+    job_id: str
+    worker: str
+    attempt: int
+    at: float  # the releasing worker's clock
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.job_id, self.worker, self.attempt)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "release": True,
+            "job_id": self.job_id,
+            "worker": self.worker,
+            "attempt": self.attempt,
+            "at": self.at,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Release:
+        return cls(str(doc["job_id"]), str(doc["worker"]), int(doc["attempt"]), float(doc["at"]))
+
+
+@dataclass(frozen=True)
 class Claim:
     job_id: str
     worker: str
@@ -90,6 +122,10 @@ class Claim:
             timeout=float(doc["timeout"]),
             job=dict(doc["job"]),
         )
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.job_id, self.worker, self.attempt)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from harness import (
     Cluster,
     OutcomeListener,
     containers_created,
+    history_outcomes,
     job,
     restart_dockerd,
     send,
@@ -163,3 +164,23 @@ def test_drain_waits_for_running_jobs_and_takes_no_new_ones(
     assert outcome.job_id == running["id"] and outcome.output == "drained\n"
     assert cluster.containers(worker) == []
     assert settled_counts(vhost, topology.JOBS_QUEUE, (1, 0)) == (1, 0)
+
+
+def test_a_job_that_ended_just_before_its_worker_stopped_does_not_run_again(
+    cluster: Cluster, vhost: str, outcomes: OutcomeListener
+):
+    # The demo's pattern: a job ends, its worker stops within one heartbeat, and
+    # a worker started later never hears a heartbeat that leaves the job out.
+    liveness = "heartbeat_interval = 5\nworker_timeout = 15\n"
+    first = cluster.worker(extra=liveness, name="first")
+    done = job(["echo", "once"], cpu=0.5, memory="32m")
+    assert send(cluster.broker_url, done).returncode == 0
+    outcomes.wait_for(1, timeout=60)
+    assert first.stop(signal.SIGTERM) == 0
+
+    later = cluster.worker(extra=liveness, name="later")
+    time.sleep(25)  # past the first worker's timeout, with sweeps on the way
+
+    assert "requeued" not in later.log_text()
+    assert [o.job_id for o in history_outcomes(cluster.broker_url)] == [done["id"]]
+    assert settled_counts(vhost, topology.CLAIMS_QUEUE, (0, 0)) == (0, 0)
