@@ -39,6 +39,7 @@ a job file holds one JSON object, for example:
               A job id runs once at a time: sending it again while it runs
               does nothing (a different job under a running id is dead-lettered)
   name        a label for people; shown in logs and outcomes
+  priority    -1000 to 1000, default 0: of two jobs that both fit, the higher starts first
 see docs/job-format.md for the whole format.
 
 broker URL: --broker, else ${BROKER_ENV}, else {DEFAULT_BROKER_URL}

@@ -17,6 +17,10 @@ class JobqError(Exception):
     """Base class for every error jobq reports to a user."""
 
 
+# The "field" of a problem with the whole document rather than one field.
+DOCUMENT = "(document)"
+
+
 class InvalidJob(JobqError):
     """A job document breaks the job format.
 
@@ -30,8 +34,12 @@ class InvalidJob(JobqError):
         super().__init__(self.render())
 
     def render(self) -> str:
-        lines = [f"{self.source}: field '{field}': {message}" for field, message in self.problems]
-        return "\n".join(lines)
+        return "\n".join(self._line(field, message) for field, message in self.problems)
+
+    def _line(self, field: str, message: str) -> str:
+        if field == DOCUMENT:
+            return f"{self.source}: {message}; a job is one JSON object (see docs/job-format.md)"
+        return f"{self.source}: field '{field}': {message}"
 
 
 class ConfigError(JobqError):

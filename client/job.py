@@ -12,6 +12,7 @@ for privileges, host mounts or host networking.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import time
@@ -19,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import InvalidJob, brief
+from .errors import DOCUMENT, InvalidJob, brief
 from .units import NANO, Resources, parse_cpu, parse_memory
 
 FORMAT_VERSION = 1
@@ -51,6 +52,8 @@ MAX_PRIORITY = 1000
 WIRE_FIELDS = USER_FIELDS | {"version", "submitted_at"}
 RESOURCE_FIELDS = {"cpu", "memory"}
 KNOWN_FIELDS = ", ".join(sorted(USER_FIELDS))
+ONLY_FIELDS = "a job has only: " + KNOWN_FIELDS
+ONLY_RESOURCES = "resources has only: cpu, memory"
 RESOURCES_EXAMPLE = '{"cpu": 1, "memory": "512m"}'
 
 
@@ -96,7 +99,7 @@ def decode(body: bytes, source: str = "message") -> Job:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidJob(
-            [("(document)", f"not UTF-8 text: {exc.reason} at byte {exc.start}")], source
+            [(DOCUMENT, f"not UTF-8 text: {exc.reason} at byte {exc.start}")], source
         ) from None
     return parse(_json(text, source), source=source, wire=True)
 
@@ -110,11 +113,11 @@ def _json(text: str, source: str) -> object:
     try:
         return json.loads(text, object_pairs_hook=_no_repeated_keys)
     except json.JSONDecodeError as exc:
-        raise InvalidJob([("(document)", f"not valid JSON: {exc}")], source) from None
+        raise InvalidJob([(DOCUMENT, f"not valid JSON: {exc}")], source) from None
     except RecursionError:
-        raise InvalidJob([("(document)", "nested too deeply to read")], source) from None
+        raise InvalidJob([(DOCUMENT, "nested too deeply to read")], source) from None
     except ValueError as exc:  # a key given twice, or a number too long to read
-        raise InvalidJob([("(document)", str(exc))], source) from None
+        raise InvalidJob([(DOCUMENT, str(exc))], source) from None
 
 
 def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -129,7 +132,7 @@ def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def parse(doc: object, source: str = "job", wire: bool = False) -> Job:
     """Check a decoded JSON document and build a Job, reporting every problem at once."""
     if not isinstance(doc, dict):
-        raise InvalidJob([("(document)", 'must be a JSON object such as {"image": ...}')], source)
+        raise InvalidJob([(DOCUMENT, 'must be a JSON object such as {"image": ...}')], source)
     problems: list[tuple[str, str]] = []
 
     def check(name: str, reader: Any, default: Any = None) -> Any:
@@ -143,7 +146,7 @@ def parse(doc: object, source: str = "job", wire: bool = False) -> Job:
 
     allowed = WIRE_FIELDS if wire else USER_FIELDS
     for unknown in sorted(set(doc) - allowed):
-        problems.append((unknown, "unknown field; a job has only: " + KNOWN_FIELDS))
+        problems.append((unknown, _unknown_field(unknown, allowed, ONLY_FIELDS)))
     if "image" not in doc:
         problems.append(("image", 'missing; name the Docker image to run, e.g. "busybox"'))
     if "resources" not in doc:
@@ -188,6 +191,15 @@ def parse(doc: object, source: str = "job", wire: bool = False) -> Job:
         submitted_at=submitted_at,
         priority=priority,
     )
+
+
+def _unknown_field(name: str, allowed: set[str], listed: str) -> str:
+    # A typo is the usual cause, so name the field that was probably meant.
+    known = sorted(allowed)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    close = close or [k for k in known if name.lower().startswith(k) and len(name) > len(k)]
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown field; {hint}{listed}"
 
 
 def with_submit_time(job: Job) -> Job:
@@ -263,7 +275,9 @@ def _read_resources(value: object, problems: list[tuple[str, str]]) -> Resources
         problems.append(("resources", f"must be like {RESOURCES_EXAMPLE}, got {brief(value)}"))
         return None
     for unknown in sorted(set(value) - RESOURCE_FIELDS):
-        problems.append((f"resources.{unknown}", "unknown field; resources has only: cpu, memory"))
+        problems.append(
+            (f"resources.{unknown}", _unknown_field(unknown, RESOURCE_FIELDS, ONLY_RESOURCES))
+        )
     nano_cpus = memory = None
     if "cpu" not in value:
         problems.append(("resources.cpu", "missing; give the CPUs the job needs, e.g. 1 or 0.5"))

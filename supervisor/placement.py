@@ -179,7 +179,7 @@ def greedy(
     """Baseline: start whatever fits, first fit in line order; hold the rest.
 
     The same give-back rules as ``place``; jobq-sim gives it an unlimited
-    hold limit unless told otherwise, as the issue defines it.
+    hold limit unless told otherwise, as greedy is usually defined.
     """
     decision = Decision()
     for candidate in _sort_out(capacity, waiting, rules, decision, rules.hold_limit):

@@ -61,9 +61,9 @@ Give-back rules: a job a worker can never fit goes back after
 --give-back-after (all three). Ours also gives back any job held --hold-limit,
 as the consumer must to stay clear of RabbitMQ's consumer_timeout, except a
 head of the line sent --overdue-after ago or more, which it keeps (claims)
-and clears room for; the baselines, as the issue defines them, hold a job
-until it fits, unless --baseline-hold-limit says otherwise. docs/placement.md
-shows both.
+and clears room for; the baselines, as head-of-line and greedy are usually
+defined, hold a job until it fits, unless --baseline-hold-limit says
+otherwise. docs/placement.md shows both.
 
 Reported per policy: makespan (first submit to last end), makespan / lower
 bound, CPU and memory utilisation, mean / p95 / max wait (start - submit),
@@ -219,8 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_seconds,
         default=math.inf,
         metavar="S",
-        help="the same for the baselines. Default inf: as the issue defines them, they "
-        "hold a job until it fits. Give the --hold-limit value to compare like with like",
+        help="the same for the baselines. Default inf: as head-of-line and greedy are "
+        "usually defined, they hold a job until it fits. Give the --hold-limit value "
+        "to compare like with like",
     )
     parser.add_argument(
         "--decision-latency",

@@ -167,6 +167,15 @@ def test_loads_rejects_top_level_not_an_object(doc):
     assert "JSON object" in info.value.problems[0][1]
 
 
+def test_not_json_error_names_the_file_and_says_what_a_job_is():
+    with pytest.raises(InvalidJob) as info:
+        loads("not json", source="jobs/build.json")
+    message = str(info.value)
+    assert message.startswith("jobs/build.json: not valid JSON: ")
+    assert "(document)" not in message
+    assert "docs/job-format.md" in message
+
+
 def test_loads_error_message_names_source_and_field():
     with pytest.raises(InvalidJob) as info:
         loads(text(minimal(image="bad image")), source="jobs/build.json")
@@ -378,6 +387,23 @@ def test_loads_rejects_unknown_top_level_field(field):
     assert list(problems) == [field]
     assert "unknown field" in problems[field]
     assert "image" in problems[field]  # it lists the known fields
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"), [("enviroment", "env"), ("imgae", "image"), ("resource", "resources")]
+)
+def test_unknown_field_names_the_field_probably_meant(typo, meant):
+    problems = problems_of(minimal(**{typo: True}))
+    assert f"did you mean '{meant}'?" in problems[typo]
+
+
+def test_unknown_field_with_no_near_name_suggests_nothing():
+    assert "did you mean" not in problems_of(minimal(privileged=True))["privileged"]
+
+
+def test_unknown_resources_field_suggests_within_resources():
+    problems = problems_of(minimal(resources={"cpus": 1, "memory": "1g"}))
+    assert "did you mean 'cpu'? resources has only: cpu, memory" in problems["resources.cpus"]
 
 
 @pytest.mark.parametrize("field", ["version", "submitted_at"])
