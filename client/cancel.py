@@ -29,9 +29,11 @@ EXIT_BROKER = 3
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jobq-cancel",
-        description="Cancel jobs by id: a queued job never starts; a running one is stopped. "
+        description="Cancel jobs by id: a queued job never starts; a running one is stopped "
+        "(SIGTERM, then SIGKILL 10 s later if it has not exited, as docker stop does). "
         "The job's outcome (jobq-send --wait, the jobq.history stream) says "
-        "cancelled.",
+        "cancelled. Cancelling returns at once; the outcome follows when the container "
+        "has stopped.",
         epilog=f"broker URL: --broker, else ${BROKER_ENV}, else the default. Exit status: 0 "
         "when every request is on the broker, 2 for a malformed id, 3 if RabbitMQ "
         "is unreachable.",
