@@ -18,6 +18,7 @@ from typing import Any
 
 import docker
 import pika
+import pika.exceptions
 import pytest
 
 from jobq.client import topology
@@ -362,8 +363,23 @@ def restart_dockerd(down_seconds: float = 3) -> None:
             time.sleep(0.5)
 
 
-def history_outcomes(broker_url: str, idle: float = 2.0) -> list[Outcome]:
-    """Every outcome in the jobq.history stream: a record that survives broker restarts."""
+def history_outcomes(broker_url: str, idle: float = 2.0, recover: float = 30.0) -> list[Outcome]:
+    """Every outcome in the jobq.history stream: a record that survives broker restarts.
+
+    A node that has just restarted answers before its stream is back ("home node
+    ... is down or inaccessible"), so a read is tried again for up to ``recover`` s.
+    """
+    deadline = time.monotonic() + recover
+    while True:
+        try:
+            return _read_history(broker_url, idle)
+        except pika.exceptions.AMQPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+def _read_history(broker_url: str, idle: float) -> list[Outcome]:
     connection = pika.BlockingConnection(pika.URLParameters(broker_url))
     channel = connection.channel()
     channel.basic_qos(prefetch_count=1000)
