@@ -17,4 +17,12 @@ start=$(date +%s%N)
 .venv/bin/jobq-send --broker "amqp://guest:guest@localhost:5672/$vhost" "$file" >/dev/null
 end=$(date +%s%N)
 echo "jobq-send of $count jobs, whole command: $(( (end - start) / 1000000 )) ms"
-rabbitmqctl -q list_queues -p "$vhost" name messages | grep jobq.jobs
+# RabbitMQ refreshes queue statistics every few seconds, so a count read at once
+# lags what was confirmed; ask until it has caught up (or 30 s have passed).
+for _ in $(seq 30); do
+  queued=$(rabbitmqctl -q list_queues -p "$vhost" name messages | awk '$1 == "jobq.jobs" {print $2}')
+  [ "$queued" = "$count" ] && break
+  sleep 1
+done
+echo "jobq.jobs holds $queued messages (sent $count)"
+[ "$queued" = "$count" ]
