@@ -29,6 +29,29 @@ def test_jobs_queue_is_durable_quorum_and_messages_persistent(cluster: Cluster, 
     connection.close()
 
 
+def test_a_requeued_message_goes_to_the_back_of_the_jobs_queue(cluster: Cluster):
+    """Issue 4, must hold 4: why placement orders by submit time, not queue order.
+
+    On RabbitMQ 3.10 a quorum-queue message rejected with requeue is appended
+    behind the others, so a job a worker looks at and hands back would lose its
+    place if the line were the queue's order.
+    """
+    first, second = job(["true"]), job(["true"])
+    for doc in (first, second):
+        assert send(cluster.broker_url, doc).returncode == 0
+    connection = pika.BlockingConnection(pika.URLParameters(cluster.broker_url))
+    channel = connection.channel()
+    method, properties, _ = channel.basic_get(topology.JOBS_QUEUE)
+    assert properties.message_id == first["id"]
+    channel.basic_nack(method.delivery_tag, requeue=True)
+    order = []
+    for _ in range(2):
+        method, properties, _ = channel.basic_get(topology.JOBS_QUEUE, auto_ack=True)
+        order.append(properties.message_id)
+    connection.close()
+    assert order == [second["id"], first["id"]]
+
+
 def test_a_started_job_is_acknowledged_and_held_by_a_claim(
     cluster: Cluster, vhost: str, outcomes: OutcomeListener
 ):
