@@ -51,9 +51,8 @@ USER_FIELDS = {"id", "name", "image", "cmd", "env", "resources", "priority"}
 MAX_PRIORITY = 1000
 WIRE_FIELDS = USER_FIELDS | {"version", "submitted_at"}
 RESOURCE_FIELDS = {"cpu", "memory"}
-KNOWN_FIELDS = ", ".join(sorted(USER_FIELDS))
-ONLY_FIELDS = "a job has only: " + KNOWN_FIELDS
-ONLY_RESOURCES = "resources has only: cpu, memory"
+ONLY_FIELDS = "a job has only: " + ", ".join(sorted(USER_FIELDS))
+ONLY_RESOURCES = "resources has only: " + ", ".join(sorted(RESOURCE_FIELDS))
 RESOURCES_EXAMPLE = '{"cpu": 1, "memory": "512m"}'
 
 
