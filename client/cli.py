@@ -40,6 +40,9 @@ a job file holds one JSON object, for example:
               does nothing (a different job under a running id is dead-lettered)
   name        a label for people; shown in logs and outcomes
   priority    -1000 to 1000, default 0: of two jobs that both fit, the higher starts first
+  expected_runtime
+              how long it expects to run: seconds, or "30m", "2h", "7d"... A hint
+              that lets it run in room a larger job waits for; never a limit
 see docs/job-format.md for the whole format.
 
 broker URL: --broker, else ${BROKER_ENV}, else {DEFAULT_BROKER_URL}

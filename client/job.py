@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import DOCUMENT, InvalidJob, brief
-from .units import NANO, Resources, parse_cpu, parse_memory
+from .units import NANO, Resources, parse_cpu, parse_duration, parse_memory
 
 FORMAT_VERSION = 1
 
@@ -47,8 +47,10 @@ MAX_IMAGE_LENGTH = 255
 # refuses more than about 2 MiB (ARG_MAX) when it starts the program.
 MAX_ARGS_BYTES = 1024 * 1024
 
-USER_FIELDS = {"id", "name", "image", "cmd", "env", "resources", "priority"}
+USER_FIELDS = {"id", "name", "image", "cmd", "env", "resources", "priority", "expected_runtime"}
 MAX_PRIORITY = 1000
+# A year: an estimate past it says nothing the placement could use.
+MAX_EXPECTED_RUNTIME = 366 * 86400.0
 WIRE_FIELDS = USER_FIELDS | {"version", "submitted_at"}
 RESOURCE_FIELDS = {"cpu", "memory"}
 ONLY_FIELDS = "a job has only: " + ", ".join(sorted(USER_FIELDS))
@@ -66,6 +68,9 @@ class Job:
     name: str | None = None
     submitted_at: float | None = None
     priority: int = 0  # higher runs first when both fit
+    # Seconds the job expects to run: lets placement start it in room a larger
+    # job waits for, if it ends first. A hint, never a limit.
+    expected_runtime: float | None = None
 
     @property
     def label(self) -> str:
@@ -86,6 +91,8 @@ class Job:
             doc["name"] = self.name
         if self.priority:
             doc["priority"] = self.priority
+        if self.expected_runtime is not None:
+            doc["expected_runtime"] = self.expected_runtime
         return doc
 
     def encode(self) -> bytes:
@@ -165,6 +172,7 @@ def parse(doc: object, source: str = "job", wire: bool = False) -> Job:
     env = check("env", _read_env, {})
     name = check("name", _read_name)
     priority = check("priority", _read_priority, 0)
+    expected_runtime = check("expected_runtime", _read_expected_runtime)
     submitted_at = check("submitted_at", _read_timestamp) if wire else None
     resources = _read_resources(doc.get("resources"), problems) if "resources" in doc else None
     if cmd and env is not None:
@@ -189,6 +197,7 @@ def parse(doc: object, source: str = "job", wire: bool = False) -> Job:
         name=name,
         submitted_at=submitted_at,
         priority=priority,
+        expected_runtime=expected_runtime,
     )
 
 
@@ -228,6 +237,13 @@ def _read_priority(value: object) -> int:
             f"(higher runs first; default 0), got {brief(value)}"
         )
     return value
+
+
+def _read_expected_runtime(value: object) -> float:
+    seconds = parse_duration(value)
+    if seconds > MAX_EXPECTED_RUNTIME:
+        raise ValueError(f"{brief(value)} is more than a year; leave it out if unknown")
+    return seconds
 
 
 def _read_image(value: object) -> str:

@@ -75,6 +75,32 @@ def parse_cpu(value: object) -> int:
     return nano_cpus
 
 
+_DURATION_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_DURATION_RE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]?)\s*")
+
+
+def parse_duration(value: object) -> float:
+    """Return a duration in seconds: a number (seconds) or a string such as ``"90s"``, ``"2h"``.
+
+    Units: s, m (minutes), h, d, w. Raises ValueError with a message fit to show a user.
+    """
+    example = 'a duration such as 90 (seconds), "30m", "2h" or "7d"'
+    if isinstance(value, bool):
+        raise ValueError(f"must be {example}, got {brief(value)}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION_RE.fullmatch(value)):
+        number, unit = match.groups()
+        if unit.lower() not in _DURATION_UNITS:
+            raise ValueError(f"unknown unit {unit!r} in {brief(value)}; use s, m, h, d or w")
+        seconds = float(number) * _DURATION_UNITS[unit.lower()]
+    else:
+        raise ValueError(f"must be {example}, got {brief(value)}")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"must be more than 0 seconds and finite, got {brief(value)}")
+    return seconds
+
+
 def format_memory(size: int) -> str:
     """Render bytes exactly, in the largest unit that fits: 268435456 -> '256MiB'.
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import signal
 import time
@@ -350,6 +351,7 @@ class Consumer:
                 submitted_at=held.job.submitted_at or wall - (now - held.received),
                 priority=held.job.priority,
                 kept=held.kept,
+                estimate=_estimate(held.job),
             )
             for job_id, held in self.waiting.items()
         ]
@@ -377,7 +379,8 @@ class Consumer:
         for job_id, need in running.items():
             if job_id not in self.places:
                 # Adopted after a restart, or started by an earlier consumer: read it
-                # once. Its start is unknown (0): it passed any head before it was overdue.
+                # once. Its start is unknown (0): it passed any head before it was overdue,
+                # and its estimate says nothing about when it ends.
                 job = self.store.job(job_id) if self.store.has(job_id) else None
                 self.places[job_id] = Candidate(
                     job_id,
@@ -457,6 +460,7 @@ class Consumer:
             submitted_at=job.submitted_at or time.time(),
             priority=job.priority,
             started_at=time.time(),
+            estimate=_estimate(job),
         )
         self.outbox.event(job.id, "started", {"attempt": held.attempt})
         self._tell_parent("start", job.id)
@@ -657,6 +661,11 @@ class Consumer:
         while not self.stopping and time.monotonic() < deadline:
             self._read_parent()  # keep the pipe drained so the parent never blocks on it
             time.sleep(0.1)
+
+
+def _estimate(job: Job) -> float:
+    """The job's expected run time for placement; a job that gave none may run for ever."""
+    return job.expected_runtime if job.expected_runtime is not None else math.inf
 
 
 def _same_work(one: Job, other: Job) -> bool:

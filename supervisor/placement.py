@@ -5,7 +5,8 @@ capacity, what is free, how many more jobs it may run, the jobs it holds but
 has not started (its window: at most ``prefetch`` of them, besides those it
 kept), and the running jobs' places in line. It starts ``start`` in order,
 claims ``keep``, and hands ``give_back`` to the queue, whose BACK they join
-(RabbitMQ 3.10 quorum queues). It knows no runtimes. jobq-sim
+(RabbitMQ 3.10 quorum queues). It knows no runtimes, only the estimates
+jobs may give (``expected_runtime``, docs/job-format.md). jobq-sim
 (supervisor/simulator.py) replays a workload through the same function, and
 through the two baselines below; docs/placement.md has the figures.
 
@@ -19,6 +20,11 @@ through the two baselines below; docs/placement.md has the figures.
 2. Backfill: a job behind the head may start if it fits what is free and
    leaves the head room once the jobs ahead of it have ended: the room is
    the capacity less the head's need and the backfills started in this call.
+   A job that expects to end before the head can fit may start in what is
+   free whatever the room: when the head can fit is read from the running
+   jobs' estimates and start times (EASY backfilling's reservation). A job
+   that ran past its estimate, or a running job with none, leaves that time
+   unknown, and then only the room counts.
 3. Overdue heads cannot starve. A head sent ``rules.overdue_after`` ago or
    more is overdue, and its room is also less every running job sent after
    it (or of lower priority), whichever call started it (``running``): so
@@ -39,7 +45,7 @@ through the two baselines below; docs/placement.md has the figures.
 Why it beats the two obvious consumers: ``head_of_line`` leaves everything
 behind a large job idle; ``greedy`` lets small jobs take every CPU that frees,
 so a large job waits as long as small ones keep coming. Ours reserves only
-what the head needs and backfills the rest.
+what the head needs and backfills the rest, and the time until it fits.
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ class Candidate:
     priority: int = 0  # higher runs first when both fit
     kept: bool = False  # claimed by this worker while waiting (``Decision.keep``)
     started_at: float = 0.0  # a running job's start (same clock as ``now``); 0 if unknown
+    estimate: float = math.inf  # the job's expected run time in seconds, if it gave one
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,7 @@ def place(
     decision = Decision()
     head: Candidate | None = None
     room = ZERO  # beside the head, once the jobs ahead of it end
+    head_fits_at = -math.inf  # when the head should fit, by the running jobs' estimates
     for candidate in _sort_out(capacity, waiting, rules, decision, math.inf):
         can_start = free_slots > 0 and candidate.need.fits_in(free)
         if head is None and not can_start:
@@ -136,18 +144,42 @@ def place(
             overdue_since = head.submitted_at + rules.overdue_after
             if now >= overdue_since:
                 room -= _passed_since(head, overdue_since, running)
-        elif can_start and (head is None or candidate.need.fits_in(room)):
+            head_fits_at = _expected_fit(head, free, running, now)
+        elif can_start and (head is None or now + candidate.estimate <= head_fits_at):
+            # Ahead of the head, or done (by its estimate) before the head can fit.
             decision.start.append(candidate.job_id)
             free -= candidate.need
             free_slots -= 1
-            if head is not None:
-                room -= candidate.need
+        elif can_start and candidate.need.fits_in(room):
+            decision.start.append(candidate.job_id)
+            free -= candidate.need
+            free_slots -= 1
+            room -= candidate.need
         elif candidate.waited >= rules.hold_limit and not candidate.kept:
             decision.give_back.append(candidate.job_id)
     if head is not None and head.waited >= rules.hold_limit and not head.kept:
         overdue = now - head.submitted_at >= rules.overdue_after
         (decision.keep if overdue else decision.give_back).append(head.job_id)
     return decision
+
+
+def _expected_fit(
+    head: Candidate, free: Resources, running: Sequence[Candidate], now: float
+) -> float:
+    """When ``head`` should fit, if the running jobs end when they said; -inf if unknown.
+
+    Unknown when a job it waits for gave no estimate, or has run past it: an
+    estimate once broken is not trusted again while that job runs, so a job
+    that says it is short and is not can delay a head once, not starve it.
+    """
+    for job in sorted(running, key=lambda job: job.started_at + job.estimate):
+        ends = job.started_at + job.estimate
+        if ends < now or ends == math.inf:
+            return -math.inf
+        free += job.need
+        if head.need.fits_in(free):
+            return ends
+    return -math.inf
 
 
 def _passed_since(head: Candidate, since: float, running: Sequence[Candidate]) -> Resources:

@@ -49,6 +49,7 @@ class SimJob:
     runtime: float  # seconds; the simulator knows it, the policy never does
     need: Resources
     priority: int = 0
+    estimate: float = math.inf  # the run time the job says it expects; policies may see it
 
 
 @dataclass(frozen=True)
@@ -183,12 +184,26 @@ def simulate(
         held = worker.held
         waiting = [
             Candidate(
-                job_id, job.need, now - received, job.submit, job.priority, job_id in worker.kept
+                job_id,
+                job.need,
+                now - received,
+                job.submit,
+                job.priority,
+                job_id in worker.kept,
+                estimate=job.estimate,
             )
             for job_id, (job, received, _) in held.items()
         ]
         running = [
-            Candidate(job.id, job.need, 0.0, job.submit, job.priority, started_at=started)
+            Candidate(
+                job.id,
+                job.need,
+                0.0,
+                job.submit,
+                job.priority,
+                started_at=started,
+                estimate=job.estimate,
+            )
             for job, started in worker.running.values()
         ]
         decision = policy(

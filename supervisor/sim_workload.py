@@ -7,6 +7,8 @@ SWF (Parallel Workloads Archive) maps to a jobq job so (docs/placement.md):
             ``default_memory_per_cpu`` x cpu when field 10 is -1. Field 7 (used
             memory) is ignored: in many logs it merely copies field 10;
 - runtime = run time (field 4);
+- estimate (``expected_runtime``) = requested time (field 9), the user's own
+            guess at submit, if given; a policy may see it, never the runtime;
 - submit  = submit time (field 2); the caller rebases it to the first job;
 - id      = job number (field 1), zero-padded so ids sort in file order.
 
@@ -21,7 +23,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from jobq.client.units import NANO, Resources, parse_cpu, parse_memory
+from jobq.client.units import NANO, Resources, parse_cpu, parse_duration, parse_memory
 from jobq.supervisor.sim_engine import SimJob
 
 KIB = 1024
@@ -64,6 +66,7 @@ def read_swf(
             submit, runtime = float(fields[1]), float(fields[3])
             allocated, requested = int(float(fields[4])), int(float(fields[7]))
             memory_kib = float(fields[9])
+            requested_time = float(fields[8])
         except ValueError:
             raise ValueError(f"{source}:{number}: not an SWF job line: {text[:80]!r}") from None
         workload.read += 1
@@ -83,14 +86,17 @@ def read_swf(
             per_cpu = default_memory_per_cpu
             workload.memory_defaulted += 1
         need = Resources(cpus * NANO, per_cpu * cpus)
-        workload.jobs.append(SimJob(f"{job_number:09d}", submit, runtime, need))
+        estimate = requested_time if requested_time > 0 else math.inf
+        workload.jobs.append(SimJob(f"{job_number:09d}", submit, runtime, need, 0, estimate))
     return workload
 
 
 def read_jsonl(lines: Iterable[str], source: str = "jsonl") -> Workload:
-    """One JSON object a line: submit (s), runtime (s), cpu, memory, optional priority and id.
+    """One JSON object a line: submit (s), runtime (s), cpu, memory; optional priority,
+    expected_runtime and id.
 
-    ``memory`` is bytes or a string such as "512m" (binary units, as jobq reads them).
+    ``memory`` is bytes or a string such as "512m" (binary units, as jobq reads them);
+    ``expected_runtime`` is what a job file's says (seconds or "2h"), seen by policies.
     """
     workload = Workload([], source)
     for number, line in enumerate(lines, 1):
@@ -114,6 +120,9 @@ def read_jsonl(lines: Iterable[str], source: str = "jsonl") -> Workload:
             priority = doc.get("priority", 0)
             if isinstance(priority, bool) or not isinstance(priority, int):
                 raise ValueError(f"priority must be a whole number, got {priority!r}")
+            estimate = math.inf
+            if "expected_runtime" in doc:
+                estimate = _expected_runtime(doc["expected_runtime"])
         except ValueError as exc:
             raise ValueError(f"{where}: {exc}") from None
         workload.read += 1
@@ -121,11 +130,18 @@ def read_jsonl(lines: Iterable[str], source: str = "jsonl") -> Workload:
             workload.no_runtime += 1
             continue
         job_id = str(doc.get("id", f"{number:09d}"))
-        workload.jobs.append(SimJob(job_id, submit, runtime, need, priority))
+        workload.jobs.append(SimJob(job_id, submit, runtime, need, priority, estimate))
     return workload
 
 
 _EXAMPLE = '{"submit": 0, "runtime": 60, "cpu": 2, "memory": "1g", "priority": 0}'
+
+
+def _expected_runtime(value: object) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ValueError(f"expected_runtime {exc}") from None
 
 
 def _seconds(value: object, name: str) -> float:
@@ -135,9 +151,15 @@ def _seconds(value: object, name: str) -> float:
 
 
 def arrange(
-    jobs: list[SimJob], all_at_once: bool = False, time_scale: float = 1.0, limit: int | None = None
+    jobs: list[SimJob],
+    all_at_once: bool = False,
+    time_scale: float = 1.0,
+    limit: int | None = None,
+    estimates: bool = True,
 ) -> list[SimJob]:
     """Order by submit time, keep the first ``limit``, rebase to 0, then scale or flatten.
+
+    ``estimates=False`` drops every job's expected_runtime, as if none gave one.
 
     ``time_scale`` multiplies every submit time after rebasing: 0.5 makes jobs
     arrive twice as fast (inter-arrival times halved), so the load doubles.
@@ -147,7 +169,11 @@ def arrange(
         return []
     first = ordered[0].submit
     return [
-        replace(job, submit=0.0 if all_at_once else (job.submit - first) * time_scale)
+        replace(
+            job,
+            submit=0.0 if all_at_once else (job.submit - first) * time_scale,
+            estimate=job.estimate if estimates else math.inf,
+        )
         for job in ordered
     ]
 

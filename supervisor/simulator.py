@@ -55,7 +55,9 @@ at most --prefetch delivered-but-not-started jobs, filled from the queue's
 head round-robin; a job given back goes to the back of the queue; a worker
 decides when something changes for it (a delivery, one of its jobs ending, a
 give-back timer). Policies see CPU, memory, submit time and priority, never a
-runtime.
+runtime; ours also sees each job's expected_runtime, if it gave one (an SWF
+log's requested time, field 9), as the consumer does. --ignore-estimates
+replays as if no job gave one.
 
 Give-back rules: a job a worker can never fit goes back after
 --give-back-after (all three). Ours also gives back any job held --hold-limit,
@@ -73,7 +75,8 @@ memory-time / total memory, and the latest submit + runtime.
 
 Workloads: a Standard Workload Format log (.swf; see docs/placement.md for how
 its fields map to cpu, memory and runtime) or JSON lines (.jsonl), one job a
-line: {"submit": 0, "runtime": 60, "cpu": 2, "memory": "1g", "priority": 0}.
+line: {"submit": 0, "runtime": 60, "cpu": 2, "memory": "1g", "priority": 0,
+"expected_runtime": "2m"} (priority and expected_runtime optional).
 Jobs larger than every worker can never run: they are counted and left out.
 
 examples:
@@ -182,6 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="shuffle, with this seed, the order of jobs submitted at the same time "
         "(with --all-at-once: the whole queue), to check a result is not an accident "
         "of the file's order. Default: file order",
+    )
+    parser.add_argument(
+        "--ignore-estimates",
+        action="store_true",
+        help="drop every job's expected_runtime (SWF: requested time), as if none gave "
+        "one: ours then backfills only by room. The baselines never use them",
     )
     parser.add_argument(
         "--policy",
@@ -296,9 +305,10 @@ def prepare(
     time_scale: float = 1.0,
     limit: int | None = None,
     seed: int | None = None,
+    estimates: bool = True,
 ) -> tuple[list[SimJob], list[SimJob]]:
     """The jobs to replay, and those no worker can ever run (left out)."""
-    jobs = arrange(workload.jobs, all_at_once, time_scale, limit)
+    jobs = arrange(workload.jobs, all_at_once, time_scale, limit, estimates)
     if seed is not None:
         rng = random.Random(seed)
         keyed = [(job.submit, rng.random(), job) for job in jobs]
@@ -427,7 +437,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"jobq-sim: {exc}", file=sys.stderr)
         return 2
     jobs, too_big = prepare(
-        workload, workers, args.all_at_once, args.time_scale, args.limit, args.seed
+        workload,
+        workers,
+        args.all_at_once,
+        args.time_scale,
+        args.limit,
+        args.seed,
+        estimates=not args.ignore_estimates,
     )
     if not jobs:
         print(f"jobq-sim: {args.workload}: no job to replay", file=sys.stderr)
@@ -449,6 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "unschedulable": len(too_big),
                 "replayed": len(jobs),
                 "arrivals": arrivals,
+                "with_estimates": sum(math.isfinite(j.estimate) for j in jobs),
             },
             "workers": [{"cpu": w.capacity.cpu, "memory": w.capacity.memory} for w in workers],
             "prefetch": args.prefetch,
@@ -480,8 +497,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"unschedulable, left out: {len(too_big)} jobs larger than every worker: "
             f"{shown}{', ...' if len(too_big) > 3 else ''}"
         )
+    estimated = sum(math.isfinite(j.estimate) for j in jobs)
+    hints = "ignored" if args.ignore_estimates else f"given by {estimated}"
     print(
-        f"replayed {len(jobs)} jobs, arrivals {arrivals}, on {len(workers)} workers "
+        f"replayed {len(jobs)} jobs (expected_runtime {hints}), "
+        f"arrivals {arrivals}, on {len(workers)} workers "
         f"({', '.join(describe_worker(w.capacity) for w in workers)}; "
         f"{describe_worker(total)} in all); prefetch {args.prefetch}"
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from jobq.client.units import NANO, Resources
 from jobq.supervisor.placement import Candidate, Decision, Rules, greedy, head_of_line, place
 
@@ -19,6 +21,7 @@ def job(
     waited: float = 0.0,
     priority: int = 0,
     started_at: float = 0.0,
+    estimate: float = math.inf,
 ) -> Candidate:
     return Candidate(
         job_id,
@@ -27,6 +30,7 @@ def job(
         submitted_at=submitted_at,
         priority=priority,
         started_at=started_at,
+        estimate=estimate,
     )
 
 
@@ -207,3 +211,76 @@ def test_policies_do_not_modify_their_inputs():
     for policy in (place, greedy, head_of_line):
         run(policy, waiting)
     assert waiting == before
+
+
+# Estimates: a job that says it ends before the head can fit may run in its room.
+# Below, 3 of the 4 CPUs are held by a job that started at 900 and expects 300 s:
+# it should end at 1200, when the 4-CPU head fits. Nothing else is free: room 0.
+def _waiting_behind_a_wide_head(short_estimate: float) -> list[Candidate]:
+    return [
+        job("wide", 4, submitted_at=1),
+        job("short", 1, submitted_at=2, estimate=short_estimate),
+    ]
+
+
+def _running_until_1200(started_at: float = 900.0, estimate: float = 300.0) -> list[Candidate]:
+    return [job("ahead", 3, submitted_at=0, started_at=started_at, estimate=estimate)]
+
+
+def _decide(waiting, running, rules=RULES) -> Decision:
+    free = Resources(1 * NANO, 3.5 * GIB)
+    return place(CAPACITY, free, 100, waiting, now=NOW, rules=rules, running=running)
+
+
+def test_place_starts_a_job_expected_to_end_before_the_head_can_fit():
+    assert _decide(_waiting_behind_a_wide_head(200.0), _running_until_1200()).start == ["short"]
+
+
+def test_place_does_not_start_a_job_expected_to_end_after_the_head_could_fit():
+    assert _decide(_waiting_behind_a_wide_head(201.0), _running_until_1200()).start == []
+
+
+def test_place_does_not_trust_estimates_while_a_job_it_waits_for_has_none():
+    waiting = _waiting_behind_a_wide_head(1.0)
+    assert _decide(waiting, _running_until_1200(estimate=math.inf)).start == []
+
+
+def test_place_does_not_trust_estimates_while_a_job_it_waits_for_runs_past_its_own():
+    # "overran" started at 600 expecting 300 s: it should have ended at 900 and has
+    # not, so when its 2 CPUs come back is unknown, and so is when the head fits.
+    running = [
+        job("overran", 2, submitted_at=0, started_at=600, estimate=300),
+        job("ahead", 1, submitted_at=0, started_at=900, estimate=300),  # ends 1200
+    ]
+    assert _decide(_waiting_behind_a_wide_head(1.0), running).start == []
+    running[0] = job("honest", 2, submitted_at=0, started_at=900, estimate=200)  # ends 1100
+    assert _decide(_waiting_behind_a_wide_head(1.0), running).start == ["short"]
+
+
+def test_place_reads_when_the_head_fits_from_the_soonest_ends_that_make_room():
+    # 1 CPU free; the head needs 3.5, so the room beside it (0.5) takes no 1-CPU
+    # job. The first job to end (1100) frees enough for it: a job done by then may run.
+    running = [
+        job("late", 0.5, started_at=900, estimate=900),  # ends 1800
+        job("soon", 2.5, started_at=900, estimate=200),  # ends 1100
+    ]
+    for estimate, started in ((100, ["short"]), (101, [])):
+        waiting = [
+            job("head", 3.5, submitted_at=1),
+            job("short", 1, submitted_at=2, estimate=estimate),
+        ]
+        assert _decide(waiting, running).start == started
+
+
+def test_estimated_backfills_of_an_overdue_head_count_against_its_room_once_started():
+    # The head (sent at 1, overdue) needs 3 CPUs: room 1 beside it. A short job
+    # started on its estimate at 950, sent after the head, holds 1 CPU: the room
+    # is gone, so a second long job may not take it, however free the CPU is.
+    running = [
+        job("ahead", 2, submitted_at=0, started_at=900, estimate=300),
+        job("short", 1, submitted_at=2, started_at=950, estimate=100),
+    ]
+    waiting = [job("head", 3, submitted_at=1), job("long", 1, submitted_at=3)]
+    free = Resources(1 * NANO, 2 * GIB)
+    decision = place(CAPACITY, free, 100, waiting, now=NOW, rules=RULES, running=running)
+    assert decision.start == []

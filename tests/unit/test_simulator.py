@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -192,6 +193,17 @@ def test_sim_stops_a_policy_that_overruns_a_worker():
         simulate(jobs, [worker(1)], reckless)
 
 
+def test_sim_gives_ours_the_estimates_and_a_short_job_runs_before_the_wide_head_fits():
+    jobs = [
+        replace(sim_job("ahead", 0, 100, 3), estimate=100),
+        sim_job("wide", 1, 50, 4),
+        replace(sim_job("short", 2, 10, 1), estimate=10),
+    ]
+    assert by_id(simulate(jobs, [worker(4)], place).runs)["short"].start == 2
+    without = [replace(job, estimate=math.inf) for job in jobs]
+    assert by_id(simulate(without, [worker(4)], place).runs)["short"].start == 150
+
+
 def test_sim_refuses_a_job_no_worker_fits():
     with pytest.raises(ValueError, match="fits no worker"):
         simulate([sim_job("huge", 0, 1, 8)], [worker(4)], place)
@@ -242,7 +254,7 @@ SWF = [
     # id submit wait run alloc cpu-used mem-used req-procs req-time req-mem ...
     "1 100 5 60 2 -1 409600 2 120 409600 1 1 1 -1 -1 1 -1 -1",
     "2 110 5 -1 2 -1 -1 2 120 1024 1 1 1 -1 -1 1 -1 -1",  # run time unknown
-    "3 120 5 30 -1 -1 -1 4 120 -1 1 1 1 -1 -1 1 -1 -1",  # allocated unknown, memory unknown
+    "3 120 5 30 -1 -1 -1 4 -1 -1 1 1 1 -1 -1 1 -1 -1",  # allocated, time, memory unknown
     "4 130 5 0 1 -1 -1 1 120 1024 1 1 1 -1 -1 1 -1 -1",  # ran 0 s
     "5 140 5 20 -1 -1 -1 -1 120 1024 1 1 1 -1 -1 1 -1 -1",  # no processors at all
 ]
@@ -251,9 +263,12 @@ SWF = [
 def test_read_swf_maps_fields_to_jobs():
     workload = read_swf(SWF)
     first, third = workload.jobs
-    assert first == SimJob("000000001", 100, 60, Resources(2 * NANO, 2 * 400 * MIB))
-    # Requested processors when allocated is -1; the default memory per CPU when -1.
-    assert third == SimJob("000000003", 120, 30, Resources(4 * NANO, 4 * DEFAULT_MEMORY_PER_CPU))
+    # The requested time (field 9) is the estimate a policy may see.
+    assert first == SimJob("000000001", 100, 60, Resources(2 * NANO, 2 * 400 * MIB), 0, 120)
+    # Requested processors when allocated is -1; the default memory per CPU when -1;
+    # no estimate when the requested time is -1.
+    need = Resources(4 * NANO, 4 * DEFAULT_MEMORY_PER_CPU)
+    assert third == SimJob("000000003", 120, 30, need, 0, math.inf)
 
 
 def test_read_swf_counts_what_it_skips():
@@ -272,12 +287,14 @@ def test_read_jsonl_reads_sizes_as_jobq_does():
         [
             '{"submit": 0, "runtime": 5, "cpu": 0.5, "memory": "256m"}',
             "",
-            '{"submit": 3, "runtime": 7, "cpu": 2, "memory": 1073741824, "priority": 4, "id": "x"}',
+            '{"submit": 3, "runtime": 7, "cpu": 2, "memory": 1073741824, "priority": 4, "id": "x",'
+            ' "expected_runtime": "2m"}',
         ]
     )
     first, second = workload.jobs
     assert first.need == Resources(NANO // 2, 256 * MIB) and first.id == "000000001"
-    assert second == SimJob("x", 3, 7, Resources(2 * NANO, GIB), priority=4)
+    assert first.estimate == math.inf
+    assert second == SimJob("x", 3, 7, Resources(2 * NANO, GIB), priority=4, estimate=120)
 
 
 @pytest.mark.parametrize(
@@ -288,6 +305,10 @@ def test_read_jsonl_reads_sizes_as_jobq_does():
         ('{"submit": "soon", "runtime": 5, "cpu": 1, "memory": 1}', "submit must be"),
         ("[1, 2]", "expected an object"),
         ("{not json", "not JSON"),
+        (
+            '{"submit": 0, "runtime": 5, "cpu": 1, "memory": 1, "expected_runtime": "soon"}',
+            "expected_runtime must be",
+        ),
     ],
 )
 def test_read_jsonl_names_the_line_and_the_problem(line, message):
@@ -302,6 +323,12 @@ def test_arrange_rebases_scales_flattens_and_limits():
     assert [j.submit for j in arrange(jobs, time_scale=0.5)] == [0, 5, 30]
     assert [j.submit for j in arrange(jobs, all_at_once=True)] == [0, 0, 0]
     assert [j.id for j in arrange(jobs, limit=2)] == ["a", "c"]
+
+
+def test_arrange_drops_estimates_when_told_and_never_scales_them():
+    jobs = [SimJob("a", 100, 50, Resources(NANO, GIB), estimate=60)]
+    assert arrange(jobs, time_scale=0.5)[0].estimate == 60
+    assert arrange(jobs, estimates=False)[0].estimate == math.inf
 
 
 # -- the command ----------------------------------------------------------------
