@@ -47,6 +47,28 @@ def test_a_large_job_starts_despite_a_steady_stream_of_small_ones(
     assert parse_time(outcome.started_at).timestamp() - sent_big < 15
 
 
+def test_a_job_expected_to_end_before_the_head_fits_runs_in_its_room(
+    cluster: Cluster, outcomes: OutcomeListener
+):
+    worker = cluster.worker(cpu=2, memory="512m")
+    ahead = job(["sleep", "8"], cpu=1.5, name="ahead", expected_runtime="8s")
+    assert send(cluster.broker_url, ahead).returncode == 0
+    worker.wait_for_log(f"job {ahead['id']}: started container", timeout=30)
+    # The wide job needs the whole worker, so it waits for "ahead": no room is left
+    # beside it. "short" says it ends before then, "unsure" says nothing.
+    wide = job(["true"], cpu=2, name="wide")
+    short = job(["sleep", "1"], cpu=0.5, name="short", expected_runtime=2)
+    unsure = job(["sleep", "1"], cpu=0.5, name="unsure")
+    for doc in (wide, short, unsure):
+        assert send(cluster.broker_url, doc).returncode == 0
+        time.sleep(0.2)
+
+    done = {o.name: o for o in outcomes.wait_for(4, timeout=90)}
+    started = {name: parse_time(o.started_at) for name, o in done.items()}
+    assert started["short"] < parse_time(done["ahead"].finished_at)
+    assert started["ahead"] < started["short"] < started["wide"] < started["unsure"]
+
+
 def test_priority_first_then_the_oldest(cluster: Cluster, outcomes: OutcomeListener):
     worker = cluster.worker(cpu=1)
     blocker = job(["sleep", "3"], cpu=1)

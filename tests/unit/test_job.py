@@ -611,3 +611,39 @@ def test_decode_refuses_nan_submit_time():
     body = json.dumps({**minimal(), "submitted_at": float("nan")}).encode()
     with pytest.raises(InvalidJob):
         decode(body)
+
+
+# expected_runtime: a placement hint, seconds on the wire
+
+
+def test_loads_expected_runtime_with_a_unit_and_sends_it_as_seconds():
+    job = loads(text(minimal(expected_runtime="1.5h")))
+    assert job.expected_runtime == 5400.0
+    assert job.to_wire()["expected_runtime"] == 5400.0
+    assert decode(job.encode()).expected_runtime == 5400.0
+
+
+def test_loads_without_expected_runtime_leaves_it_out_of_the_wire():
+    job = loads(text(minimal()))
+    assert job.expected_runtime is None
+    assert "expected_runtime" not in job.to_wire()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("soon", "a duration such as"),
+        (0, "more than 0"),
+        ("400d", "more than a year"),
+        ("3y", "unknown unit"),
+    ],
+)
+def test_loads_rejects_a_bad_expected_runtime_naming_the_field(value, message):
+    problems = problems_of(minimal(expected_runtime=value))
+    assert list(problems) == ["expected_runtime"]
+    assert message in problems["expected_runtime"]
+
+
+def test_a_typo_of_expected_runtime_suggests_it():
+    problems = problems_of(minimal(expected_run_time="2h"))
+    assert "did you mean 'expected_runtime'?" in problems["expected_run_time"]

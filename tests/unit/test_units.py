@@ -13,6 +13,7 @@ from jobq.client.units import (
     format_cpu,
     format_memory,
     parse_cpu,
+    parse_duration,
     parse_memory,
 )
 
@@ -310,3 +311,45 @@ def test_resources_are_frozen():
     r = Resources(1, 1)
     with pytest.raises(AttributeError):
         r.memory = 2  # type: ignore[misc]
+
+
+# parse_duration: expected_runtime's spellings
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (90, 90.0),
+        (1.5, 1.5),
+        ("90", 90.0),
+        ("90s", 90.0),
+        ("30m", 1800.0),
+        ("1.5h", 5400.0),
+        ("7d", 604800.0),
+        ("2w", 1209600.0),
+        (" 2H ", 7200.0),
+    ],
+)
+def test_parse_duration_reads_seconds_and_units(value, seconds):
+    assert parse_duration(value) == seconds
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (0, "more than 0"),
+        (-5, "more than 0"),
+        ("0h", "more than 0"),
+        (math.inf, "finite"),
+        (math.nan, "finite"),
+        ("2y", "unknown unit 'y'"),
+        ("soon", "a duration such as"),
+        ("", "a duration such as"),
+        ("1h30m", "a duration such as"),
+        (True, "a duration such as"),
+        (None, "a duration such as"),
+    ],
+)
+def test_parse_duration_rejects_what_is_not_a_positive_duration(value, message):
+    with pytest.raises(ValueError, match=message):
+        parse_duration(value)
