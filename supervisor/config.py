@@ -18,7 +18,15 @@ import tomli
 
 from jobq.client.errors import ConfigError, brief
 from jobq.client.job import MIN_CPU, MIN_MEMORY
-from jobq.client.units import NANO, Resources, format_cpu, format_memory, parse_cpu, parse_memory
+from jobq.client.units import (
+    NANO,
+    Resources,
+    format_cpu,
+    format_memory,
+    parse_cpu,
+    parse_duration,
+    parse_memory,
+)
 from jobq.supervisor.placement import Rules
 
 WORKER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -282,8 +290,16 @@ def _read_seconds(
     high: float = 86400,
 ) -> float:
     value = table.get(key, default)
+    if isinstance(value, str):
+        try:
+            value = parse_duration(value)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise fail(f"must be a number of seconds from {low:g} to {high:.0f}, got {brief(value)}")
+        raise fail(
+            f"must be a number of seconds from {low:g} to {high:.0f}, or a duration "
+            f'such as "90s", "10m" or "6d", got {brief(value)}'
+        )
     return float(value)
 
 

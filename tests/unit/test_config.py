@@ -281,18 +281,30 @@ def test_parse_rejects_bad_prefetch(prefetch):
     assert "1 to 2000" in message
 
 
-@pytest.mark.parametrize("hold_limit", [0, -1, "600", True, 86401])
+@pytest.mark.parametrize("hold_limit", [0, -1, "2d", True, 86401])
 def test_parse_rejects_bad_hold_limit(hold_limit):
     message = error({"placement": {"hold_limit": hold_limit}})
     assert message.startswith("etc/worker.toml: [placement] hold_limit: ")
     assert "number of seconds from 0.1 to 86400" in message
 
 
-@pytest.mark.parametrize("overdue_after", [-1, "1d", False, 366 * 86400])
+@pytest.mark.parametrize("overdue_after", [-1, "400d", False, 366 * 86400])
 def test_parse_rejects_bad_overdue_after(overdue_after):
     message = error({"placement": {"overdue_after": overdue_after}})
     assert message.startswith("etc/worker.toml: [placement] overdue_after: ")
     assert "number of seconds from 0 to 31536000" in message
+
+
+@pytest.mark.parametrize("text", ["six days", "6y", ""])
+def test_parse_names_the_setting_of_an_unreadable_duration(text):
+    message = error({"placement": {"overdue_after": text}})
+    assert message.startswith("etc/worker.toml: [placement] overdue_after: ")
+    assert "duration" in message or "unit" in message
+
+
+def test_parse_reads_placement_times_with_units():
+    rules = read({"placement": {"overdue_after": "6d", "hold_limit": "10m"}}).placement
+    assert (rules.overdue_after, rules.hold_limit) == (6 * 86400, 600)
 
 
 @pytest.mark.parametrize("prefetch", [1, 2000])
