@@ -6,7 +6,9 @@
 It takes a slice of the HPC2N trace, scales it to this 2-core machine (the
 trace's 240 CPUs become three workers of 2, 1.2 and 0.8 CPUs: a factor of
 1/60 on CPU and memory) and compresses time so the whole replay lasts a few
-minutes. Each job becomes a container that sleeps its run time. Then:
+minutes. Each job becomes a container that sleeps its run time, and says it
+expects to run its trace's requested time (SWF field 9), compressed the
+same way: the expected_runtime placement backfills on. Then:
 
 1. the simulator predicts the run, with the same jobs, workers and window,
    the consumer's 0.2 s decision tick, and the time a job is booked before
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import tempfile
@@ -99,7 +102,12 @@ def scaled_workload(count: int, skip: int, target_seconds: float, window: int) -
     plain = measure(simulate(jobs, WORKERS, place, Settings(window=window)).runs, WORKERS)
     factor = target_seconds / plain.makespan
     return [
-        replace(job, submit=job.submit * factor, runtime=max(MIN_RUNTIME, job.runtime * factor))
+        replace(
+            job,
+            submit=job.submit * factor,
+            runtime=max(MIN_RUNTIME, job.runtime * factor),
+            estimate=max(MIN_RUNTIME, job.estimate * factor),  # inf stays inf
+        )
         for job in jobs
     ]
 
@@ -229,6 +237,7 @@ def send_on_time(url: str, jobs: list[SimJob], started: float) -> None:
                     cmd=("sleep", f"{job.runtime:.3f}"),
                     submitted_at=time.time(),
                     priority=job.priority,
+                    expected_runtime=job.estimate if math.isfinite(job.estimate) else None,
                 )
             )
     finally:
@@ -246,6 +255,11 @@ def save(jobs: list[SimJob], path: Path) -> None:
                         "runtime": round(job.runtime, 3),
                         "cpu": job.need.nano_cpus / NANO,
                         "memory": job.need.memory,
+                        **(
+                            {"expected_runtime": round(job.estimate, 3)}
+                            if math.isfinite(job.estimate)
+                            else {}
+                        ),
                     }
                 )
                 + "\n"
