@@ -150,20 +150,28 @@ def _seconds(value: object, name: str) -> float:
     return float(value)
 
 
+ESTIMATES = ("given", "none", "runtime")
+
+
 def arrange(
     jobs: list[SimJob],
     all_at_once: bool = False,
     time_scale: float = 1.0,
     limit: int | None = None,
-    estimates: bool = True,
+    estimates: str = "given",
+    estimate_scale: float = 1.0,
 ) -> list[SimJob]:
     """Order by submit time, keep the first ``limit``, rebase to 0, then scale or flatten.
 
-    ``estimates=False`` drops every job's expected_runtime, as if none gave one.
-
     ``time_scale`` multiplies every submit time after rebasing: 0.5 makes jobs
     arrive twice as fast (inter-arrival times halved), so the load doubles.
+    ``estimates`` is which expected_runtime each job gives: the one it was read
+    with ("given"), none, or its true runtime (estimates as good as they get);
+    then times ``estimate_scale`` (0.1: users who think their jobs ten times
+    shorter than they are). Neither changes a runtime.
     """
+    if estimates not in ESTIMATES:
+        raise ValueError(f"estimates must be one of {', '.join(ESTIMATES)}, got {estimates!r}")
     ordered = sorted(jobs, key=lambda job: job.submit)[:limit]
     if not ordered:
         return []
@@ -172,10 +180,16 @@ def arrange(
         replace(
             job,
             submit=0.0 if all_at_once else (job.submit - first) * time_scale,
-            estimate=job.estimate if estimates else math.inf,
+            estimate=_estimate(job, estimates) * estimate_scale,
         )
         for job in ordered
     ]
+
+
+def _estimate(job: SimJob, estimates: str) -> float:
+    if estimates == "none":
+        return math.inf
+    return job.runtime if estimates == "runtime" else job.estimate
 
 
 def load(path: str, default_memory_per_cpu: int = DEFAULT_MEMORY_PER_CPU) -> Workload:

@@ -23,7 +23,14 @@ from jobq.client.units import NANO, Resources, format_memory, parse_memory
 from jobq.supervisor.placement import Rules, greedy, head_of_line, place
 from jobq.supervisor.sim_engine import Policy, Settings, SimJob, WorkerSpec, simulate
 from jobq.supervisor.sim_metrics import Metrics, lower_bound, measure
-from jobq.supervisor.sim_workload import DEFAULT_MEMORY_PER_CPU, MIB, Workload, arrange, load
+from jobq.supervisor.sim_workload import (
+    DEFAULT_MEMORY_PER_CPU,
+    ESTIMATES,
+    MIB,
+    Workload,
+    arrange,
+    load,
+)
 
 
 @dataclass(frozen=True)
@@ -56,8 +63,9 @@ head round-robin; a job given back goes to the back of the queue; a worker
 decides when something changes for it (a delivery, one of its jobs ending, a
 give-back timer). Policies see CPU, memory, submit time and priority, never a
 runtime; ours also sees each job's expected_runtime, if it gave one (an SWF
-log's requested time, field 9), as the consumer does. --ignore-estimates
-replays as if no job gave one.
+log's requested time, field 9), as the consumer does. --estimates none
+replays as if no job gave one; --estimates runtime and --estimate-scale ask
+what better or worse estimates would do.
 
 Give-back rules: a job a worker can never fit goes back after
 --give-back-after (all three). Ours also gives back any job held --hold-limit,
@@ -187,10 +195,20 @@ def build_parser() -> argparse.ArgumentParser:
         "of the file's order. Default: file order",
     )
     parser.add_argument(
-        "--ignore-estimates",
-        action="store_true",
-        help="drop every job's expected_runtime (SWF: requested time), as if none gave "
-        "one: ours then backfills only by room. The baselines never use them",
+        "--estimates",
+        choices=ESTIMATES,
+        default="given",
+        help="the expected_runtime each job gives ours: what the workload says (SWF: "
+        "requested time; default), none (ours then backfills by room alone), or its true "
+        "runtime (the best estimates could be). The baselines never use them",
+    )
+    parser.add_argument(
+        "--estimate-scale",
+        type=_scale,
+        default=1.0,
+        metavar="X",
+        help="multiply every estimate by X, e.g. 0.1 for users who think their jobs ten "
+        "times shorter than they are. Default 1",
     )
     parser.add_argument(
         "--policy",
@@ -305,10 +323,11 @@ def prepare(
     time_scale: float = 1.0,
     limit: int | None = None,
     seed: int | None = None,
-    estimates: bool = True,
+    estimates: str = "given",
+    estimate_scale: float = 1.0,
 ) -> tuple[list[SimJob], list[SimJob]]:
     """The jobs to replay, and those no worker can ever run (left out)."""
-    jobs = arrange(workload.jobs, all_at_once, time_scale, limit, estimates)
+    jobs = arrange(workload.jobs, all_at_once, time_scale, limit, estimates, estimate_scale)
     if seed is not None:
         rng = random.Random(seed)
         keyed = [(job.submit, rng.random(), job) for job in jobs]
@@ -443,7 +462,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.time_scale,
         args.limit,
         args.seed,
-        estimates=not args.ignore_estimates,
+        estimates=args.estimates,
+        estimate_scale=args.estimate_scale,
     )
     if not jobs:
         print(f"jobq-sim: {args.workload}: no job to replay", file=sys.stderr)
@@ -465,6 +485,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "unschedulable": len(too_big),
                 "replayed": len(jobs),
                 "arrivals": arrivals,
+                "estimates": args.estimates,
+                "estimate_scale": args.estimate_scale,
                 "with_estimates": sum(math.isfinite(j.estimate) for j in jobs),
             },
             "workers": [{"cpu": w.capacity.cpu, "memory": w.capacity.memory} for w in workers],
@@ -498,9 +520,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{shown}{', ...' if len(too_big) > 3 else ''}"
         )
     estimated = sum(math.isfinite(j.estimate) for j in jobs)
-    hints = "ignored" if args.ignore_estimates else f"given by {estimated}"
+    scaled = f" x {args.estimate_scale:g}" if args.estimate_scale != 1 else ""
     print(
-        f"replayed {len(jobs)} jobs (expected_runtime {hints}), "
+        f"replayed {len(jobs)} jobs (expected_runtime: {args.estimates}{scaled}, "
+        f"{estimated} with one), "
         f"arrivals {arrivals}, on {len(workers)} workers "
         f"({', '.join(describe_worker(w.capacity) for w in workers)}; "
         f"{describe_worker(total)} in all); prefetch {args.prefetch}"

@@ -325,10 +325,14 @@ def test_arrange_rebases_scales_flattens_and_limits():
     assert [j.id for j in arrange(jobs, limit=2)] == ["a", "c"]
 
 
-def test_arrange_drops_estimates_when_told_and_never_scales_them():
+def test_arrange_gives_the_estimates_asked_for_and_never_scales_them_with_time():
     jobs = [SimJob("a", 100, 50, Resources(NANO, GIB), estimate=60)]
     assert arrange(jobs, time_scale=0.5)[0].estimate == 60
-    assert arrange(jobs, estimates=False)[0].estimate == math.inf
+    assert arrange(jobs, estimates="none")[0].estimate == math.inf
+    assert arrange(jobs, estimates="runtime")[0].estimate == 50
+    assert arrange(jobs, estimate_scale=0.1)[0].estimate == pytest.approx(6)
+    with pytest.raises(ValueError, match="estimates must be one of"):
+        arrange(jobs, estimates="guess")
 
 
 # -- the command ----------------------------------------------------------------
@@ -363,6 +367,29 @@ def test_main_json_has_every_metric(tmp_path, capsys):
     assert doc["policies"]["head-of-line"]["mean_wait"] == pytest.approx(20 / 3)
     assert doc["lower_bound"] == 10.5 and doc["workload"]["unschedulable"] == 1
     assert doc["policies"]["greedy"]["hold_limit"] is None  # unlimited, as the issue defines it
+
+
+def test_main_gives_ours_the_estimates_it_is_told_to(tmp_path, capsys):
+    # A 3-CPU job runs 10 s; a 4-CPU one waits for it; a 1-CPU job of 4 s fits
+    # beside them only if it says it ends first.
+    path = tmp_path / "jobs.jsonl"
+    lines = [
+        {"submit": 0, "runtime": 10, "cpu": 3, "memory": "1g", "expected_runtime": 10},
+        {"submit": 1, "runtime": 4, "cpu": 4, "memory": "1g"},
+        {"submit": 2, "runtime": 4, "cpu": 1, "memory": "1g", "expected_runtime": "5s"},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    common = [str(path), "--worker", "4:8g", "--policy", "ours", "--json"]
+
+    def max_wait(*extra: str) -> float:
+        assert main([*common, *extra]) == 0
+        return json.loads(capsys.readouterr().out)["policies"]["ours"]["max_wait"]
+
+    assert max_wait() == 9  # the wide job waits 9 s; the short one none
+    assert max_wait("--estimates", "none") == 12  # the short one waits for the wide one
+    # Estimates of 3 s and 1.5 s: the short job would end after the wide one should
+    # fit, and from 3 s on the running job has broken its estimate.
+    assert max_wait("--estimate-scale", "0.3") == 12
 
 
 def test_main_explains_a_bad_worker(capsys):
