@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import DOCUMENT, InvalidJob, brief
-from .units import NANO, Resources, parse_cpu, parse_duration, parse_memory
+from .units import NANO, YEAR, Resources, parse_cpu, parse_duration, parse_memory
 
 FORMAT_VERSION = 1
 
@@ -49,8 +49,8 @@ MAX_ARGS_BYTES = 1024 * 1024
 
 USER_FIELDS = {"id", "name", "image", "cmd", "env", "resources", "priority", "expected_runtime"}
 MAX_PRIORITY = 1000
-# A year: an estimate past it says nothing the placement could use.
-MAX_EXPECTED_RUNTIME = 366 * 86400.0
+# An estimate past a year says nothing the placement could use.
+MAX_EXPECTED_RUNTIME = YEAR
 WIRE_FIELDS = USER_FIELDS | {"version", "submitted_at"}
 RESOURCE_FIELDS = {"cpu", "memory"}
 ONLY_FIELDS = "a job has only: " + ", ".join(sorted(USER_FIELDS))
@@ -172,7 +172,7 @@ def parse(doc: object, source: str = "job", wire: bool = False) -> Job:
     env = check("env", _read_env, {})
     name = check("name", _read_name)
     priority = check("priority", _read_priority, 0)
-    expected_runtime = check("expected_runtime", _read_expected_runtime)
+    expected_runtime = check("expected_runtime", read_expected_runtime)
     submitted_at = check("submitted_at", _read_timestamp) if wire else None
     resources = _read_resources(doc.get("resources"), problems) if "resources" in doc else None
     if cmd and env is not None:
@@ -239,7 +239,8 @@ def _read_priority(value: object) -> int:
     return value
 
 
-def _read_expected_runtime(value: object) -> float:
+def read_expected_runtime(value: object) -> float:
+    """Seconds, from what a job's ``expected_runtime`` says (also read by jobq-sim)."""
     seconds = parse_duration(value)
     if seconds > MAX_EXPECTED_RUNTIME:
         raise ValueError(f"{brief(value)} is more than a year; leave it out if unknown")

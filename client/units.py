@@ -76,28 +76,36 @@ def parse_cpu(value: object) -> int:
 
 
 _DURATION_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_DURATION_RE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]?)\s*")
+_DURATION_RE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*")
+YEAR = 365 * 86400.0  # the longest duration any setting or job field takes
 
 
-def parse_duration(value: object) -> float:
+def parse_duration(value: object, allow_zero: bool = False) -> float:
     """Return a duration in seconds: a number (seconds) or a string such as ``"90s"``, ``"2h"``.
 
-    Units: s, m (minutes), h, d, w. Raises ValueError with a message fit to show a user.
+    One number and one lower-case unit: s, m (minutes), h, d or w. Raises
+    ValueError with a message fit to show a user.
     """
-    example = 'a duration such as 90 (seconds), "30m", "2h" or "7d"'
+    example = 'a duration such as 90 (seconds), "30m", "2h" or "7d": one number, one unit'
     if isinstance(value, bool):
-        raise ValueError(f"must be {example}, got {brief(value)}")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
+        raise ValueError(f"must be {example}; got {brief(value)}")
+    if isinstance(value, int):
+        seconds = float(value) if abs(value) <= 2**53 else math.inf  # float() may overflow
+    elif isinstance(value, float):
+        seconds = value
     elif isinstance(value, str) and (match := _DURATION_RE.fullmatch(value)):
         number, unit = match.groups()
-        if unit.lower() not in _DURATION_UNITS:
-            raise ValueError(f"unknown unit {unit!r} in {brief(value)}; use s, m, h, d or w")
-        seconds = float(number) * _DURATION_UNITS[unit.lower()]
+        if unit not in _DURATION_UNITS:
+            raise ValueError(
+                f"unknown unit {unit!r} in {brief(value)}; use s, m (minutes), h, d or w, "
+                "in lower case"
+            )
+        seconds = float(number) * _DURATION_UNITS[unit]
     else:
-        raise ValueError(f"must be {example}, got {brief(value)}")
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"must be more than 0 seconds and finite, got {brief(value)}")
+        raise ValueError(f"must be {example}; got {brief(value)}")
+    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
+        least = "0 seconds or more" if allow_zero else "more than 0 seconds"
+        raise ValueError(f"must be {least}, and finite; got {brief(value)}")
     return seconds
 
 

@@ -20,6 +20,7 @@ from jobq.client.errors import ConfigError, brief
 from jobq.client.job import MIN_CPU, MIN_MEMORY
 from jobq.client.units import (
     NANO,
+    YEAR,
     Resources,
     format_cpu,
     format_memory,
@@ -38,7 +39,6 @@ DEFAULT_HEARTBEAT_INTERVAL = 5.0
 DEFAULT_WORKER_TIMEOUT = 120.0
 # Memory left to the host, dockerd and the supervisor when [worker] memory is not given.
 DEFAULT_MEMORY_SHARE = 0.9
-YEAR = 365 * 86400
 
 SECTIONS: dict[str, set[str]] = {
     "worker": {
@@ -289,16 +289,18 @@ def _read_seconds(
     low: float = 0.1,
     high: float = 86400,
 ) -> float:
-    value = table.get(key, default)
-    if isinstance(value, str):
+    written = table.get(key, default)
+    value = written
+    if isinstance(written, str):
         try:
-            value = parse_duration(value)
+            value = parse_duration(written, allow_zero=True)
         except ValueError as exc:
             raise fail(str(exc)) from None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        seconds = f" ({value:g} s)" if isinstance(written, str) else ""
         raise fail(
             f"must be a number of seconds from {low:g} to {high:.0f}, or a duration "
-            f'such as "90s", "10m" or "6d", got {brief(value)}'
+            f'such as "90s", "10m" or "6d"; got {brief(written)}{seconds}'
         )
     return float(value)
 

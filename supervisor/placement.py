@@ -22,9 +22,9 @@ through the two baselines below; docs/placement.md has the figures.
    the capacity less the head's need and the backfills started in this call.
    A job that expects to end before the head can fit may start in what is
    free whatever the room: when the head can fit is read from the running
-   jobs' estimates and start times (EASY backfilling's reservation). A job
-   that ran past its estimate, or a running job with none, leaves that time
-   unknown, and then only the room counts.
+   jobs' estimates and start times (EASY backfilling's reservation). Any
+   running job past its estimate, or one the head waits for that gave none,
+   leaves that time unknown, and then only the room counts.
 3. Overdue heads cannot starve. A head sent ``rules.overdue_after`` ago or
    more is overdue, and its room is also less every running job sent after
    it (or of lower priority), whichever call started it (``running``): so
@@ -168,9 +168,10 @@ def _expected_fit(
 ) -> float:
     """When ``head`` should fit, if the running jobs end when they said; -inf if unknown.
 
-    Unknown when a job it waits for gave no estimate, or has run past it: an
-    estimate once broken is not trusted again while that job runs, so a job
-    that says it is short and is not can delay a head once, not starve it.
+    Unknown when a job it waits for gave no estimate, or any running job has
+    run past its own (those sort first): an estimate once broken is not
+    trusted again while that job runs, so a job that says it is short and is
+    not can delay a head once, not starve it.
     """
     for job in sorted(running, key=lambda job: job.started_at + job.estimate):
         ends = job.started_at + job.estimate

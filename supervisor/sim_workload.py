@@ -23,7 +23,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from jobq.client.units import NANO, Resources, parse_cpu, parse_duration, parse_memory
+from jobq.client.job import read_expected_runtime
+from jobq.client.units import NANO, Resources, parse_cpu, parse_memory
 from jobq.supervisor.sim_engine import SimJob
 
 KIB = 1024
@@ -139,7 +140,7 @@ _EXAMPLE = '{"submit": 0, "runtime": 60, "cpu": 2, "memory": "1g", "priority": 0
 
 def _expected_runtime(value: object) -> float:
     try:
-        return parse_duration(value)
+        return read_expected_runtime(value)
     except ValueError as exc:
         raise ValueError(f"expected_runtime {exc}") from None
 

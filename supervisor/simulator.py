@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 
-from jobq.client.units import NANO, Resources, format_memory, parse_memory
+from jobq.client.units import NANO, Resources, format_memory, parse_duration, parse_memory
 from jobq.supervisor.placement import Rules, greedy, head_of_line, place
 from jobq.supervisor.sim_engine import Policy, Settings, SimJob, WorkerSpec, simulate
 from jobq.supervisor.sim_metrics import Metrics, lower_bound, measure
@@ -116,17 +116,13 @@ def _seconds(text: str) -> float:
 
 
 def _duration(text: str) -> float:
-    """Seconds, or a number with a unit of _UNITS: 90, 30m, 150h, 6d."""
-    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
+    """A duration as jobq reads one (90, 30m, 150h, 6d), 0, or inf: never."""
+    if text.strip() == "inf":
+        return math.inf
     try:
-        value = float(number) * _UNITS[unit]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be a duration such as 3600, 150h or 6d, got {text!r}"
-        ) from None
-    if not value >= 0:  # inf is allowed: never overdue
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
-    return value
+        return parse_duration(text, allow_zero=True)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _at_least_zero(text: str) -> float:
@@ -137,9 +133,12 @@ def _at_least_zero(text: str) -> float:
 
 
 def _scale(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
     if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
     return value
 
 

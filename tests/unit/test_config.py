@@ -305,6 +305,12 @@ def test_parse_names_the_setting_of_an_unreadable_duration(text):
 def test_parse_reads_placement_times_with_units():
     rules = read({"placement": {"overdue_after": "6d", "hold_limit": "10m"}}).placement
     assert (rules.overdue_after, rules.hold_limit) == (6 * 86400, 600)
+    assert read({"placement": {"overdue_after": "0s"}}).placement.overdue_after == 0
+
+
+def test_parse_quotes_an_out_of_range_duration_as_written():
+    message = error({"placement": {"hold_limit": "2d"}})
+    assert "got '2d' (172800 s)" in message
 
 
 @pytest.mark.parametrize("prefetch", [1, 2000])

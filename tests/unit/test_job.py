@@ -635,6 +635,7 @@ def test_loads_without_expected_runtime_leaves_it_out_of_the_wire():
         ("soon", "a duration such as"),
         (0, "more than 0"),
         ("400d", "more than a year"),
+        (10**400, "finite"),  # too big for a float: a message, not a traceback
         ("3y", "unknown unit"),
     ],
 )

@@ -392,6 +392,13 @@ def test_main_gives_ours_the_estimates_it_is_told_to(tmp_path, capsys):
     assert max_wait("--estimate-scale", "0.3") == 12
 
 
+@pytest.mark.parametrize("text", ["abc", "0", "-1", "inf", "nan"])
+def test_main_explains_a_bad_scale(text, capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["x.swf", "--estimate-scale", text])
+    assert f"must be a finite number above 0, got '{text}'" in capsys.readouterr().err
+
+
 def test_main_explains_a_bad_worker(capsys):
     with pytest.raises(SystemExit):
         main(["x.swf", "--worker", "lots"])
@@ -399,14 +406,15 @@ def test_main_explains_a_bad_worker(capsys):
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("90", 90), ("30m", 1800), ("150h", 540000), ("6d", 518400)]
+    ("text", "seconds"),
+    [("90", 90), ("30m", 1800), ("150h", 540000), ("6d", 518400), ("1w", 604800), ("0", 0)],
 )
 def test_main_reads_overdue_after_with_a_unit(text, seconds):
     assert build_parser().parse_args(["x.swf", "--overdue-after", text]).overdue_after == seconds
     assert build_parser().parse_args(["x.swf", "--overdue-after", "inf"]).overdue_after == math.inf
 
 
-@pytest.mark.parametrize("text", ["-1", "6 days", "h", "1w"])
+@pytest.mark.parametrize("text", ["-1", "6 days", "h", "1y", "6D", "nan"])
 def test_main_explains_a_bad_overdue_after(text, capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["x.swf", "--overdue-after", text])

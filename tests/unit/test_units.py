@@ -327,7 +327,8 @@ def test_resources_are_frozen():
         ("1.5h", 5400.0),
         ("7d", 604800.0),
         ("2w", 1209600.0),
-        (" 2H ", 7200.0),
+        (" 2h ", 7200.0),
+        (10**3, 1000.0),
     ],
 )
 def test_parse_duration_reads_seconds_and_units(value, seconds):
@@ -343,6 +344,9 @@ def test_parse_duration_reads_seconds_and_units(value, seconds):
         (math.inf, "finite"),
         (math.nan, "finite"),
         ("2y", "unknown unit 'y'"),
+        ("2M", "in '2M'; use s, m"),
+        ("2hours", "unknown unit 'hours'"),
+        (10**400, "finite"),
         ("soon", "a duration such as"),
         ("", "a duration such as"),
         ("1h30m", "a duration such as"),
@@ -353,3 +357,10 @@ def test_parse_duration_reads_seconds_and_units(value, seconds):
 def test_parse_duration_rejects_what_is_not_a_positive_duration(value, message):
     with pytest.raises(ValueError, match=message):
         parse_duration(value)
+
+
+def test_parse_duration_takes_zero_only_when_allowed():
+    assert parse_duration("0s", allow_zero=True) == 0
+    assert parse_duration(0, allow_zero=True) == 0
+    with pytest.raises(ValueError, match="0 seconds or more"):
+        parse_duration(-1, allow_zero=True)
