@@ -108,6 +108,7 @@ class Consumer:
         self.ended: set[str] = set()  # told by the parent; outcome not yet published
         self.cancellations = Cancellations()
         self.places: dict[str, Candidate] = {}  # running jobs' places in line, by id
+        self.overran: set[str] = set()  # running jobs past their expected_runtime, logged
 
     # -- lifecycle -------------------------------------------------------
 
@@ -232,6 +233,7 @@ class Consumer:
             if self.liveness.is_sweeper(now):
                 self.sweeper.sweep(now)
         self._place(now)
+        self._note_overruns(time.time())
 
     def _read_parent(self) -> None:
         while self.parent.poll():
@@ -371,6 +373,21 @@ class Consumer:
             self._give_back(self.waiting.pop(job_id), now)
         for job_id in decision.keep:
             self._keep(self.waiting[job_id])
+
+    def _note_overruns(self, wall: float) -> None:
+        """Say once when a running job passes its expected_runtime: placement distrusts it now."""
+        running = self.ledger.running()
+        self.overran &= set(running)
+        for job_id, started in self.places.items():
+            late = job_id in running and started.started_at + started.estimate < wall
+            if late and job_id not in self.overran:
+                self.overran.add(job_id)
+                log.warning(
+                    "job %s: still running past its expected_runtime (%g s); until it "
+                    "ends, this worker starts no job on the strength of an estimate",
+                    job_id,
+                    started.estimate,
+                )
 
     def _places_in_line(self, running: dict[str, Resources]) -> list[Candidate]:
         """The running jobs as placement sees them: what they hold and where they stood in line."""

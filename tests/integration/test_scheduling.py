@@ -69,6 +69,18 @@ def test_a_job_expected_to_end_before_the_head_fits_runs_in_its_room(
     assert started["ahead"] < started["short"] < started["wide"] < started["unsure"]
 
 
+def test_a_job_running_past_its_estimate_is_logged_once(
+    cluster: Cluster, outcomes: OutcomeListener
+):
+    worker = cluster.worker(cpu=1)
+    late = job(["sleep", "4"], cpu=0.5, expected_runtime="1s")
+    assert send(cluster.broker_url, late).returncode == 0
+
+    outcomes.wait_for(1, timeout=60)
+    line = f"job {late['id']}: still running past its expected_runtime (1 s)"
+    assert worker.log_text().count(line) == 1
+
+
 def test_priority_first_then_the_oldest(cluster: Cluster, outcomes: OutcomeListener):
     worker = cluster.worker(cpu=1)
     blocker = job(["sleep", "3"], cpu=1)
