@@ -138,6 +138,8 @@ def place(
     head_fits_at = -math.inf  # when the head should fit, by the running jobs' estimates
     for candidate in _sort_out(capacity, waiting, rules, decision, math.inf):
         can_start = free_slots > 0 and candidate.need.fits_in(free)
+        # Done, by its estimate, before the head can fit: then it takes none of its room.
+        ends_in_time = now + candidate.estimate <= head_fits_at  # never before a head
         if head is None and not can_start:
             head = candidate
             room = capacity - candidate.need
@@ -145,16 +147,12 @@ def place(
             if now >= overdue_since:
                 room -= _passed_since(head, overdue_since, running)
             head_fits_at = _expected_fit(head, free, running, now)
-        elif can_start and (head is None or now + candidate.estimate <= head_fits_at):
-            # Ahead of the head, or done (by its estimate) before the head can fit.
+        elif can_start and (head is None or ends_in_time or candidate.need.fits_in(room)):
             decision.start.append(candidate.job_id)
             free -= candidate.need
             free_slots -= 1
-        elif can_start and candidate.need.fits_in(room):
-            decision.start.append(candidate.job_id)
-            free -= candidate.need
-            free_slots -= 1
-            room -= candidate.need
+            if head is not None and not ends_in_time:
+                room -= candidate.need
         elif candidate.waited >= rules.hold_limit and not candidate.kept:
             decision.give_back.append(candidate.job_id)
     if head is not None and head.waited >= rules.hold_limit and not head.kept:
